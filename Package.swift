@@ -1,0 +1,55 @@
+// swift-tools-version: 6.0
+// Braid: a native, pure-Swift transformer inference engine built around parallel decoding.
+//
+// Modules, lowest layer first (dependencies flow one way):
+//   CBLAS          system library: OpenBLAS (Linux) — cblas_sgemm for prompt processing
+//   BraidKernels   numeric kernels: half floats, ggml block dequantization, BLAS, norms, RoPE, pool
+//   BraidGGUF      the GGUF file format: header, metadata, tensor table, memory-mapped data
+//   BraidTokenizer byte-level BPE from GGUF metadata, pre-tokenizers, streaming detokenizer
+//   BraidModels    model configuration, architectures (one file each), batched forward, KV cache
+//   BraidSampling  logits → token: greedy, temperature, top-k/p, min-p, repetition penalty, seeded RNG
+//   Braid          the public API: load a model by path or manifest name, generate, perplexity
+//   braid          the command line
+import PackageDescription
+
+let package = Package(
+    name: "Braid",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "Braid", targets: ["Braid"]),
+        .executable(name: "braid", targets: ["BraidCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]
+        ),
+        .target(
+            name: "BraidKernels",
+            dependencies: [.target(name: "CBLAS", condition: .when(platforms: [.linux]))]
+        ),
+        .target(name: "BraidGGUF", dependencies: ["BraidKernels"]),
+        .target(name: "BraidTokenizer", dependencies: ["BraidGGUF"]),
+        .target(name: "BraidModels", dependencies: ["BraidKernels", "BraidGGUF"]),
+        .target(name: "BraidSampling"),
+        .target(
+            name: "Braid",
+            dependencies: ["BraidKernels", "BraidGGUF", "BraidTokenizer", "BraidModels", "BraidSampling"]
+        ),
+        .executableTarget(
+            name: "BraidCLI",
+            dependencies: ["Braid", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .testTarget(name: "BraidKernelsTests", dependencies: ["BraidKernels"]),
+        .testTarget(name: "BraidGGUFTests", dependencies: ["BraidGGUF", "BraidKernels"]),
+        .testTarget(name: "BraidTokenizerTests", dependencies: ["Braid", "BraidTokenizer"]),
+        .testTarget(name: "BraidSamplingTests", dependencies: ["BraidSampling"]),
+        .testTarget(name: "BraidModelTests", dependencies: ["Braid", "BraidModels", "BraidGGUF", "BraidKernels"]),
+        .testTarget(name: "BraidCLITests", dependencies: ["Braid"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,54 @@
+// The `braid` command line: generate, tokenize, perplexity.
+import ArgumentParser
+import Braid
+import Foundation
+
+@main
+struct BraidCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "braid",
+        abstract: "Run language models on this machine (GGUF; SmolLM2, Qwen2.5).",
+        subcommands: [Generate.self, Tokenize.self, Perplexity.self]
+    )
+}
+
+/// Options every command that loads a model shares.
+struct ModelOptions: ParsableArguments {
+    @Option(name: .shortAndLong, help: "A GGUF file or a name from models/manifest.json (default: the manifest's default).")
+    var model: String?
+
+    @Option(help: "Threads for the kernels (default: every core).")
+    var threads: Int?
+
+    func load() throws -> (LanguageModel, milliseconds: Double) {
+        if let threads, threads <= 0 { throw BraidError.invalidParameter("--threads must be > 0 (got \(threads))") }
+        let clock = ContinuousClock()
+        let start = clock.now
+        let model = try LanguageModel.load(model)
+        return (model, (clock.now - start).milliseconds)
+    }
+}
+
+/// Runs `body`, turning any error into one line on stderr and exit code 1.
+func reportingErrors(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let error as ExitCode {
+        throw error
+    } catch {
+        FileHandle.standardError.write(Data("braid: error: \(error)\n".utf8))
+        throw ExitCode.failure
+    }
+}
+
+/// Writes text to stdout immediately (for streaming).
+func writeOut(_ text: String) {
+    guard !text.isEmpty else { return }
+    FileHandle.standardOutput.write(Data(text.utf8))
+}
+
+/// Prints a JSON value on one line.
+func printJSON(_ value: Any) throws {
+    let data = try JSONSerialization.data(withJSONObject: value, options: [.withoutEscapingSlashes])
+    FileHandle.standardOutput.write(data + Data("\n".utf8))
+}

@@ -1,0 +1,170 @@
+// Bit-exact dequantization of every supported tensor type to Float, block by block, as ggml
+// defines it (ggml-quants.c, `dequantize_row_*`). Each function reads whole blocks from `source`
+// and writes `blockSize` floats per block to `destination`.
+
+extension TensorType {
+    /// Dequantizes `count` consecutive values (a multiple of `blockSize`) starting at `source`.
+    public func dequantize(_ source: UnsafeRawPointer, into destination: UnsafeMutablePointer<Float>, count: Int) {
+        let blocks = count / blockSize
+        switch self {
+        case .f32:
+            destination.update(from: source.assumingMemoryBound(to: Float.self), count: count)
+        case .f16:
+            for i in 0..<count { destination[i] = floatFromHalf(source.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) }
+        case .bf16:
+            for i in 0..<count { destination[i] = floatFromBFloat16(source.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) }
+        case .q4_0: for b in 0..<blocks { Blocks.q4_0(source + b * 18, destination + b * 32) }
+        case .q4_1: for b in 0..<blocks { Blocks.q4_1(source + b * 20, destination + b * 32) }
+        case .q5_0: for b in 0..<blocks { Blocks.q5_0(source + b * 22, destination + b * 32) }
+        case .q5_1: for b in 0..<blocks { Blocks.q5_1(source + b * 24, destination + b * 32) }
+        case .q8_0: for b in 0..<blocks { Blocks.q8_0(source + b * 34, destination + b * 32) }
+        case .q4_K: for b in 0..<blocks { Blocks.q4_K(source + b * 144, destination + b * 256) }
+        case .q5_K: for b in 0..<blocks { Blocks.q5_K(source + b * 176, destination + b * 256) }
+        case .q6_K: for b in 0..<blocks { Blocks.q6_K(source + b * 210, destination + b * 256) }
+        }
+    }
+}
+
+/// One function per block layout. `p` points at the block, `y` receives its values.
+enum Blocks {
+    @inline(__always)
+    static func half(_ p: UnsafeRawPointer, _ offset: Int) -> Float {
+        floatFromHalf(p.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
+    }
+
+    @inline(__always)
+    static func byte(_ p: UnsafeRawPointer, _ offset: Int) -> UInt8 {
+        p.load(fromByteOffset: offset, as: UInt8.self)
+    }
+
+    /// Q4_0: value = (nibble − 8) × d; low nibbles are values 0…15, high nibbles 16…31.
+    static func q4_0(_ p: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
+        let d = half(p, 0)
+        for j in 0..<16 {
+            let q = byte(p, 2 + j)
+            y[j] = Float(Int32(q & 0x0F) - 8) * d
+            y[j + 16] = Float(Int32(q >> 4) - 8) * d
+        }
+    }
+
+    /// Q4_1: value = nibble × d + m.
+    static func q4_1(_ p: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
+        let d = half(p, 0), m = half(p, 2)
+        for j in 0..<16 {
+            let q = byte(p, 4 + j)
+            y[j] = Float(q & 0x0F) * d + m
+            y[j + 16] = Float(q >> 4) * d + m
+        }
+    }
+
+    /// Q5_0: a fifth bit per value from the 32-bit `qh`; value = (5-bit − 16) × d.
+    static func q5_0(_ p: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
+        let d = half(p, 0)
+        let qh = p.loadUnaligned(fromByteOffset: 2, as: UInt32.self)
+        for j in 0..<16 {
+            let q = byte(p, 6 + j)
+            let high0 = UInt8(truncatingIfNeeded: ((qh >> UInt32(j)) << 4) & 0x10)
+            let high1 = UInt8(truncatingIfNeeded: (qh >> UInt32(j + 12)) & 0x10)
+            y[j] = Float(Int32((q & 0x0F) | high0) - 16) * d
+            y[j + 16] = Float(Int32((q >> 4) | high1) - 16) * d
+        }
+    }
+
+    /// Q5_1: as Q5_0 without the offset, plus a minimum: value = 5-bit × d + m.
+    static func q5_1(_ p: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
+        let d = half(p, 0), m = half(p, 2)
+        let qh = p.loadUnaligned(fromByteOffset: 4, as: UInt32.self)
+        for j in 0..<16 {
+            let q = byte(p, 8 + j)
+            let high0 = UInt8(truncatingIfNeeded: ((qh >> UInt32(j)) << 4) & 0x10)
+            let high1 = UInt8(truncatingIfNeeded: (qh >> UInt32(j + 12)) & 0x10)
+            y[j] = Float((q & 0x0F) | high0) * d + m
+            y[j + 16] = Float((q >> 4) | high1) * d + m
+        }
+    }
+
+    /// Q8_0: value = int8 × d.
+    static func q8_0(_ p: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
+        let d = half(p, 0)
+        for j in 0..<32 {
+            y[j] = Float(p.load(fromByteOffset: 2 + j, as: Int8.self)) * d
+        }
+    }
+
+    /// The 6-bit scale and minimum of sub-block `j` (0…7) packed in the 12 bytes at `scales`
+    /// (ggml's `get_scale_min_k4`).
+    @inline(__always)
+    static func scaleAndMin(_ j: Int, _ scales: UnsafeRawPointer) -> (scale: UInt8, min: UInt8) {
+        if j < 4 {
+            return (byte(scales, j) & 63, byte(scales, j + 4) & 63)
+        }
+        let scale = (byte(scales, j + 4) & 0x0F) | ((byte(scales, j - 4) >> 6) << 4)
+        let min = (byte(scales, j + 4) >> 4) | ((byte(scales, j) >> 6) << 4)
+        return (scale, min)
+    }
+
+    /// Q4_K: 8 sub-blocks of 32; value = d × scale × nibble − dmin × min.
+    static func q4_K(_ p: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
+        let d = half(p, 0), dmin = half(p, 2)
+        let scales = p + 4
+        let qs = p + 16
+        for chunk in 0..<4 {  // 64 values per chunk: low nibbles, then high nibbles of 32 bytes
+            let (s0, m0) = scaleAndMin(2 * chunk, scales)
+            let (s1, m1) = scaleAndMin(2 * chunk + 1, scales)
+            let d0 = d * Float(s0), min0 = dmin * Float(m0)
+            let d1 = d * Float(s1), min1 = dmin * Float(m1)
+            let q = qs + 32 * chunk
+            let out = y + 64 * chunk
+            for l in 0..<32 {
+                let b = byte(q, l)
+                out[l] = d0 * Float(b & 0x0F) - min0
+                out[l + 32] = d1 * Float(b >> 4) - min1
+            }
+        }
+    }
+
+    /// Q5_K: as Q4_K with a fifth bit per value from `qh`.
+    static func q5_K(_ p: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
+        let d = half(p, 0), dmin = half(p, 2)
+        let scales = p + 4
+        let qh = p + 16
+        let qs = p + 48
+        for chunk in 0..<4 {
+            let (s0, m0) = scaleAndMin(2 * chunk, scales)
+            let (s1, m1) = scaleAndMin(2 * chunk + 1, scales)
+            let d0 = d * Float(s0), min0 = dmin * Float(m0)
+            let d1 = d * Float(s1), min1 = dmin * Float(m1)
+            let lowBit = UInt8(1) << UInt8(2 * chunk), highBit = UInt8(2) << UInt8(2 * chunk)
+            let q = qs + 32 * chunk
+            let out = y + 64 * chunk
+            for l in 0..<32 {
+                let b = byte(q, l), h = byte(qh, l)
+                out[l] = d0 * Float((b & 0x0F) + (h & lowBit != 0 ? 16 : 0)) - min0
+                out[l + 32] = d1 * Float((b >> 4) + (h & highBit != 0 ? 16 : 0)) - min1
+            }
+        }
+    }
+
+    /// Q6_K: 16 sub-blocks of 16 with int8 scales; value = d × scale × (6-bit − 32).
+    static func q6_K(_ p: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
+        let d = half(p, 208)
+        for half128 in 0..<2 {
+            let ql = p + 64 * half128
+            let qh = p + 128 + 32 * half128
+            let sc = p + 192 + 8 * half128
+            let out = y + 128 * half128
+            for l in 0..<32 {
+                let subBlock = l / 16
+                let h = byte(qh, l)
+                let q1 = Int32((byte(ql, l) & 0x0F) | ((h & 3) << 4)) - 32
+                let q2 = Int32((byte(ql, l + 32) & 0x0F) | (((h >> 2) & 3) << 4)) - 32
+                let q3 = Int32((byte(ql, l) >> 4) | (((h >> 4) & 3) << 4)) - 32
+                let q4 = Int32((byte(ql, l + 32) >> 4) | (((h >> 6) & 3) << 4)) - 32
+                out[l] = d * Float(sc.load(fromByteOffset: subBlock, as: Int8.self)) * Float(q1)
+                out[l + 32] = d * Float(sc.load(fromByteOffset: subBlock + 2, as: Int8.self)) * Float(q2)
+                out[l + 64] = d * Float(sc.load(fromByteOffset: subBlock + 4, as: Int8.self)) * Float(q3)
+                out[l + 96] = d * Float(sc.load(fromByteOffset: subBlock + 6, as: Int8.self)) * Float(q4)
+            }
+        }
+    }
+}

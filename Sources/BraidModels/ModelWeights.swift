@@ -1,0 +1,70 @@
+// The weights of a decoder-only transformer, bound to tensors of a GGUF file by their canonical
+// (llama.cpp) names. Matrices stay in the mapped file in their stored type; the small vectors
+// (norm weights, biases) are converted to Float once.
+import BraidGGUF
+import BraidKernels
+
+/// Weights of one transformer block. Matrix shapes are `[rows × columns]` = `[out × in]`.
+struct LayerWeights: Sendable {
+    let attentionNorm: [Float]     // (embedding)
+    let query: WeightMatrix        // (headCount·headDim × embedding)
+    let key: WeightMatrix          // (kvHeadCount·headDim × embedding)
+    let value: WeightMatrix        // (kvHeadCount·headDim × embedding)
+    let queryBias: [Float]?        // (headCount·headDim)
+    let keyBias: [Float]?          // (kvHeadCount·headDim)
+    let valueBias: [Float]?        // (kvHeadCount·headDim)
+    let attentionOutput: WeightMatrix  // (embedding × headCount·headDim)
+    let feedForwardNorm: [Float]   // (embedding)
+    let gate: WeightMatrix         // (feedForward × embedding)
+    let up: WeightMatrix           // (feedForward × embedding)
+    let down: WeightMatrix         // (embedding × feedForward)
+}
+
+/// All weights of a model.
+struct ModelWeights: Sendable {
+    let tokenEmbedding: WeightMatrix   // (vocabulary × embedding)
+    let layers: [LayerWeights]
+    let outputNorm: [Float]            // (embedding)
+    let output: WeightMatrix           // (vocabulary × embedding); token_embd when tied
+
+    init(gguf: GGUFFile, configuration c: ModelConfiguration, architecture: any TransformerArchitecture.Type) throws {
+        func matrix(_ name: String, rows: Int, columns: Int) throws -> WeightMatrix {
+            let tensor = try gguf.requireTensor(name)
+            guard tensor.dimensions == [columns, rows] else {
+                throw ModelError.tensorShape(tensor: name, expected: [columns, rows], found: tensor.dimensions)
+            }
+            return WeightMatrix(type: tensor.type, rows: rows, columns: columns, data: tensor.data)
+        }
+        func vector(_ name: String, count: Int) throws -> [Float] {
+            let tensor = try gguf.requireTensor(name)
+            guard tensor.dimensions == [count] else {
+                throw ModelError.tensorShape(tensor: name, expected: [count], found: tensor.dimensions)
+            }
+            var values = [Float](repeating: 0, count: count)
+            values.withUnsafeMutableBufferPointer { tensor.type.dequantize(tensor.data, into: $0.baseAddress!, count: count) }
+            return values
+        }
+        let d = c.embeddingLength, q = c.queryDimension, kv = c.kvDimension, ff = c.feedForwardLength
+        tokenEmbedding = try matrix("token_embd.weight", rows: c.vocabularySize, columns: d)
+        outputNorm = try vector("output_norm.weight", count: d)
+        output = gguf.tensor(named: "output.weight") == nil
+            ? tokenEmbedding : try matrix("output.weight", rows: c.vocabularySize, columns: d)
+        layers = try (0..<c.layerCount).map { i in
+            let p = "blk.\(i)."
+            let biases = architecture.hasQKVBiases
+            return LayerWeights(
+                attentionNorm: try vector(p + "attn_norm.weight", count: d),
+                query: try matrix(p + "attn_q.weight", rows: q, columns: d),
+                key: try matrix(p + "attn_k.weight", rows: kv, columns: d),
+                value: try matrix(p + "attn_v.weight", rows: kv, columns: d),
+                queryBias: biases ? try vector(p + "attn_q.bias", count: q) : nil,
+                keyBias: biases ? try vector(p + "attn_k.bias", count: kv) : nil,
+                valueBias: biases ? try vector(p + "attn_v.bias", count: kv) : nil,
+                attentionOutput: try matrix(p + "attn_output.weight", rows: d, columns: q),
+                feedForwardNorm: try vector(p + "ffn_norm.weight", count: d),
+                gate: try matrix(p + "ffn_gate.weight", rows: ff, columns: d),
+                up: try matrix(p + "ffn_up.weight", rows: ff, columns: d),
+                down: try matrix(p + "ffn_down.weight", rows: d, columns: ff))
+        }
+    }
+}

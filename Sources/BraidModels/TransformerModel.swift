@@ -1,0 +1,220 @@
+// The forward pass shared by every registered decoder-only architecture, over a batch of tokens
+// with explicit positions and sequences. Per block (pre-norm):
+//
+//   h = RMSNorm(x);  q,k,v = h·Wqᵀ(+b), h·Wkᵀ(+b), h·Wvᵀ(+b);  RoPE(q, k);  cache ← k, v
+//   x += Attention(q, cache)·Woᵀ
+//   h = RMSNorm(x);  x += (SiLU(h·Wgᵀ) ⊙ h·Wuᵀ)·Wdᵀ
+//
+// then logits = RMSNorm(x)·Woutputᵀ for the tokens that want them. Matrix products run over all
+// batch rows at once (one read of each weight per call); attention runs per (token, head).
+import BraidGGUF
+import BraidKernels
+
+/// A loaded decoder-only transformer, ready to run batches.
+///
+/// ```swift
+/// let model = try TransformerModel(gguf: file)
+/// let cache = model.makeCache(capacity: 2048)
+/// let logits = try model.forward(Batch(tokens: prompt, startPosition: 0), cache: cache, pool: pool)
+/// ```
+public final class TransformerModel: Sendable {
+    /// The model's hyper-parameters.
+    public let configuration: ModelConfiguration
+    /// The architecture's traits.
+    public let architecture: any TransformerArchitecture.Type
+    let weights: ModelWeights
+    let rope: RotaryEmbedding
+    /// Keeps the mapped file (which the weights point into) alive.
+    private let file: GGUFFile
+
+    /// Binds a model to the tensors of a GGUF file; throws if the architecture is unknown or a
+    /// tensor is missing or misshapen.
+    public init(gguf: GGUFFile) throws {
+        file = gguf
+        configuration = try ModelConfiguration(gguf: gguf)
+        architecture = try ArchitectureRegistry.architecture(named: configuration.architecture)
+        weights = try ModelWeights(gguf: gguf, configuration: configuration, architecture: architecture)
+        rope = RotaryEmbedding(style: architecture.ropeStyle, dimensionCount: configuration.ropeDimensionCount,
+                               base: configuration.ropeBase)
+    }
+
+    /// A KV cache sized for this model.
+    public func makeCache(capacity: Int, sequenceCount: Int = 1) -> KVCache {
+        KVCache(configuration: configuration, capacity: capacity, sequenceCount: sequenceCount)
+    }
+
+    /// Runs `batch` through the model, writing its keys and values into `cache`.
+    /// Returns the logits of the tokens whose `wantsLogits` is set, in batch order:
+    /// `(batch.logitCount × vocabularySize)` row-major.
+    public func forward(_ batch: Batch, cache: KVCache, pool: ComputePool) throws -> [Float] {
+        try validate(batch, cache: cache)
+        let c = configuration
+        let n = batch.count, d = c.embeddingLength, qDim = c.queryDimension, kvDim = c.kvDimension
+        let ff = c.feedForwardLength, headDim = c.headDimension, pairs = c.ropeDimensionCount / 2
+
+        let buffers = ForwardBuffers(rows: n, configuration: c)
+        defer { buffers.deallocate() }
+        let x = buffers.residual, h = buffers.normed
+
+        // Embeddings: dequantize each token's row.
+        for i in 0..<n {
+            weights.tokenEmbedding.dequantizeRow(Int(batch.tokens[i]), into: x + i * d)
+        }
+        // RoPE angles once per token, shared by every head and layer.
+        for i in 0..<n {
+            rope.angles(position: batch.positions[i], cosines: buffers.cosines + i * pairs, sines: buffers.sines + i * pairs)
+        }
+
+        for (layerIndex, layer) in weights.layers.enumerated() {
+            // Attention.
+            layer.attentionNorm.withUnsafeBufferPointer { w in
+                for i in 0..<n { VectorMath.rmsNorm(x + i * d, weight: w.baseAddress!, epsilon: c.rmsEpsilon, into: h + i * d, count: d) }
+            }
+            layer.query.multiply(h, count: n, into: buffers.query, pool: pool)
+            layer.key.multiply(h, count: n, into: buffers.key, pool: pool)
+            layer.value.multiply(h, count: n, into: buffers.value, pool: pool)
+            Self.addBias(layer.queryBias, to: buffers.query, rows: n, width: qDim)
+            Self.addBias(layer.keyBias, to: buffers.key, rows: n, width: kvDim)
+            Self.addBias(layer.valueBias, to: buffers.value, rows: n, width: kvDim)
+            for i in 0..<n {
+                let cosines = buffers.cosines + i * pairs, sines = buffers.sines + i * pairs
+                for head in 0..<c.headCount { rope.rotate(buffers.query + i * qDim + head * headDim, cosines: cosines, sines: sines) }
+                for head in 0..<c.kvHeadCount { rope.rotate(buffers.key + i * kvDim + head * headDim, cosines: cosines, sines: sines) }
+                let sequence = batch.sequences[i], position = batch.positions[i]
+                (cache.keys(layer: layerIndex, sequence: sequence) + position * kvDim).update(from: buffers.key + i * kvDim, count: kvDim)
+                (cache.values(layer: layerIndex, sequence: sequence) + position * kvDim).update(from: buffers.value + i * kvDim, count: kvDim)
+            }
+            attend(batch: batch, layer: layerIndex, cache: cache, query: buffers.query, into: buffers.attention, pool: pool)
+            layer.attentionOutput.multiply(buffers.attention, count: n, into: h, pool: pool)
+            for i in 0..<n * d { x[i] += h[i] }
+
+            // MLP.
+            layer.feedForwardNorm.withUnsafeBufferPointer { w in
+                for i in 0..<n { VectorMath.rmsNorm(x + i * d, weight: w.baseAddress!, epsilon: c.rmsEpsilon, into: h + i * d, count: d) }
+            }
+            layer.gate.multiply(h, count: n, into: buffers.gate, pool: pool)
+            layer.up.multiply(h, count: n, into: buffers.up, pool: pool)
+            VectorMath.swiGLU(gate: buffers.gate, up: buffers.up, count: n * ff)
+            layer.down.multiply(buffers.gate, count: n, into: h, pool: pool)
+            for i in 0..<n * d { x[i] += h[i] }
+        }
+        for i in 0..<n { cache.didWrite(sequence: batch.sequences[i], position: batch.positions[i]) }
+
+        // Logits for the rows that want them.
+        let wanted = (0..<n).filter { batch.wantsLogits[$0] }
+        guard !wanted.isEmpty else { return [] }
+        weights.outputNorm.withUnsafeBufferPointer { w in
+            for (row, i) in wanted.enumerated() {
+                VectorMath.rmsNorm(x + i * d, weight: w.baseAddress!, epsilon: c.rmsEpsilon, into: h + row * d, count: d)
+            }
+        }
+        var logits = [Float](repeating: 0, count: wanted.count * c.vocabularySize)
+        logits.withUnsafeMutableBufferPointer { out in
+            weights.output.multiply(h, count: wanted.count, into: out.baseAddress!, pool: pool)
+        }
+        return logits
+    }
+
+    private func validate(_ batch: Batch, cache: KVCache) throws {
+        guard batch.count > 0 else { throw ModelError.invalidBatch("no tokens") }
+        guard batch.positions.count == batch.count, batch.sequences.count == batch.count, batch.wantsLogits.count == batch.count else {
+            throw ModelError.invalidBatch("tokens, positions, sequences and wantsLogits differ in length")
+        }
+        for i in 0..<batch.count {
+            let token = batch.tokens[i]
+            guard token >= 0 && Int(token) < configuration.vocabularySize else {
+                throw ModelError.invalidToken(token, vocabularySize: configuration.vocabularySize)
+            }
+            guard batch.sequences[i] >= 0 && batch.sequences[i] < cache.sequenceCount else {
+                throw ModelError.invalidBatch("sequence \(batch.sequences[i]) is not one of the cache's \(cache.sequenceCount)")
+            }
+            guard batch.positions[i] >= 0 else { throw ModelError.invalidBatch("negative position \(batch.positions[i])") }
+            guard batch.positions[i] < cache.capacity else {
+                throw ModelError.contextExceeded(position: batch.positions[i], capacity: cache.capacity)
+            }
+        }
+    }
+
+    private static func addBias(_ bias: [Float]?, to rows: UnsafeMutablePointer<Float>, rows n: Int, width: Int) {
+        guard let bias else { return }
+        bias.withUnsafeBufferPointer { b in
+            for i in 0..<n {
+                for j in 0..<width { rows[i * width + j] += b[j] }
+            }
+        }
+    }
+
+    /// Causal attention: each token's query heads attend to the cached keys and values of its
+    /// own sequence at positions 0…its position. Grouped-query: query head h reads KV head
+    /// h / (headCount / kvHeadCount). Scores are softmaxed in full per (token, head).
+    private func attend(batch: Batch, layer: Int, cache: KVCache, query: UnsafeMutablePointer<Float>,
+                        into output: UnsafeMutablePointer<Float>, pool: ComputePool) {
+        let c = configuration
+        let headDim = c.headDimension, qDim = c.queryDimension, kvDim = c.kvDimension
+        let group = c.headCount / c.kvHeadCount
+        let scale = 1 / Float(headDim).squareRoot()
+        let tasks = batch.count * c.headCount
+        let maxLength = (batch.positions.max() ?? 0) + 1
+        let query = UncheckedPointer(query), output = UncheckedPointer(output)
+        pool.forEach(min(tasks, pool.threadCount * 8)) { worker in
+            let scores = UnsafeMutablePointer<Float>.allocate(capacity: maxLength)
+            defer { scores.deallocate() }
+            var task = worker
+            while task < tasks {
+                defer { task += pool.threadCount * 8 }
+                let i = task / c.headCount, head = task % c.headCount
+                let kvHead = head / group
+                let length = batch.positions[i] + 1
+                let keys = cache.keys(layer: layer, sequence: batch.sequences[i]) + kvHead * headDim
+                let values = cache.values(layer: layer, sequence: batch.sequences[i]) + kvHead * headDim
+                let q = query.pointer + i * qDim + head * headDim
+                for t in 0..<length {
+                    scores[t] = VectorMath.dot(q, keys + t * kvDim, count: headDim) * scale
+                }
+                VectorMath.softmax(scores, count: length)
+                let out = output.pointer + i * qDim + head * headDim
+                out.initialize(repeating: 0, count: headDim)
+                for t in 0..<length {
+                    VectorMath.addScaled(values + t * kvDim, scale: scores[t], into: out, count: headDim)
+                }
+            }
+        }
+    }
+}
+
+/// A pointer shared by parallel loop iterations that write disjoint parts of it.
+struct UncheckedPointer: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<Float>
+    init(_ pointer: UnsafeMutablePointer<Float>) { self.pointer = pointer }
+}
+
+/// Scratch activations of one forward pass, `rows` tokens wide.
+struct ForwardBuffers {
+    let residual: UnsafeMutablePointer<Float>   // (rows, embedding)
+    let normed: UnsafeMutablePointer<Float>     // (rows, embedding)
+    let query: UnsafeMutablePointer<Float>      // (rows, headCount·headDim)
+    let key: UnsafeMutablePointer<Float>        // (rows, kvHeadCount·headDim)
+    let value: UnsafeMutablePointer<Float>      // (rows, kvHeadCount·headDim)
+    let attention: UnsafeMutablePointer<Float>  // (rows, headCount·headDim)
+    let gate: UnsafeMutablePointer<Float>       // (rows, feedForward)
+    let up: UnsafeMutablePointer<Float>         // (rows, feedForward)
+    let cosines: UnsafeMutablePointer<Float>    // (rows, ropeDims/2)
+    let sines: UnsafeMutablePointer<Float>      // (rows, ropeDims/2)
+
+    init(rows n: Int, configuration c: ModelConfiguration) {
+        residual = .allocate(capacity: n * c.embeddingLength)
+        normed = .allocate(capacity: n * max(c.embeddingLength, c.queryDimension))
+        query = .allocate(capacity: n * c.queryDimension)
+        key = .allocate(capacity: n * c.kvDimension)
+        value = .allocate(capacity: n * c.kvDimension)
+        attention = .allocate(capacity: n * c.queryDimension)
+        gate = .allocate(capacity: n * c.feedForwardLength)
+        up = .allocate(capacity: n * c.feedForwardLength)
+        cosines = .allocate(capacity: n * c.ropeDimensionCount / 2)
+        sines = .allocate(capacity: n * c.ropeDimensionCount / 2)
+    }
+
+    func deallocate() {
+        for p in [residual, normed, query, key, value, attention, gate, up, cosines, sines] { p.deallocate() }
+    }
+}

@@ -1,0 +1,137 @@
+// From logits to the next token, as llama.cpp's default sampler chain does it:
+// repetition penalty → top-k → top-p → min-p → temperature → draw from the softmax.
+// Temperature 0 means greedy: the arg-max after the penalty.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Why sampling parameters were refused.
+public struct SamplingError: Error, Equatable, CustomStringConvertible {
+    public let description: String
+}
+
+/// How to pick tokens. Defaults follow llama.cpp's.
+public struct SamplingParameters: Sendable, Equatable {
+    /// Softmax temperature; 0 is greedy.
+    public var temperature: Float = 0.8
+    /// Keep only the k most likely tokens (0: all).
+    public var topK: Int = 40
+    /// Keep the smallest set of tokens whose probability reaches p (1: all).
+    public var topP: Float = 0.95
+    /// Drop tokens less likely than minP × the most likely one (0: none).
+    public var minP: Float = 0.05
+    /// Divide positive (multiply negative) logits of recently seen tokens by this (1: off).
+    public var repetitionPenalty: Float = 1.0
+    /// How many recent tokens the penalty looks at.
+    public var repetitionWindow: Int = 64
+    /// Seed of the random stream.
+    public var seed: UInt64 = 0xB7A1_D5EE
+
+    public init() {}
+
+    /// Greedy decoding: always the most likely token.
+    public static var greedy: SamplingParameters {
+        var p = SamplingParameters()
+        p.temperature = 0
+        return p
+    }
+
+    /// Throws when a parameter is negative, NaN or out of range, naming it.
+    public func validate() throws {
+        func check(_ ok: Bool, _ message: String) throws { if !ok { throw SamplingError(description: message) } }
+        try check(temperature.isFinite && temperature >= 0, "temperature must be a finite number ≥ 0 (got \(temperature))")
+        try check(topK >= 0, "top-k must be ≥ 0 (got \(topK))")
+        try check(topP.isFinite && topP > 0 && topP <= 1, "top-p must be in (0, 1] (got \(topP))")
+        try check(minP.isFinite && minP >= 0 && minP <= 1, "min-p must be in [0, 1] (got \(minP))")
+        try check(repetitionPenalty.isFinite && repetitionPenalty > 0, "repeat-penalty must be a finite number > 0 (got \(repetitionPenalty))")
+        try check(repetitionWindow >= 0, "repeat window must be ≥ 0 (got \(repetitionWindow))")
+    }
+}
+
+/// Picks tokens from logits with a fixed parameter set and its own random stream.
+public struct Sampler: Sendable {
+    public let parameters: SamplingParameters
+    private var random: RandomSource
+
+    /// A sampler; throws `SamplingError` for invalid parameters.
+    public init(_ parameters: SamplingParameters) throws {
+        try parameters.validate()
+        self.parameters = parameters
+        random = RandomSource(seed: parameters.seed)
+    }
+
+    /// The next token given `logits` (one per vocabulary entry) and the tokens so far.
+    public mutating func sample(_ logits: UnsafeBufferPointer<Float>, history: [Int32]) -> Int32 {
+        var penalized: [Int32: Float] = [:]
+        if parameters.repetitionPenalty != 1 {
+            for token in history.suffix(parameters.repetitionWindow) where penalized[token] == nil && Int(token) < logits.count {
+                let value = logits[Int(token)]
+                penalized[token] = value > 0 ? value / parameters.repetitionPenalty : value * parameters.repetitionPenalty
+            }
+        }
+        func logit(_ i: Int) -> Float { penalized[Int32(i)] ?? logits[i] }
+
+        if parameters.temperature == 0 {
+            var best = 0
+            for i in 1..<logits.count where logit(i) > logit(best) { best = i }
+            return Int32(best)
+        }
+
+        // Candidates sorted by logit, descending (only the top k when k is set).
+        var candidates = Self.topCandidates(count: parameters.topK > 0 ? parameters.topK : logits.count,
+                                            vocabulary: logits.count, logit)
+        // Softmax at temperature 1 for the probability filters, as llama.cpp does before temperature.
+        var probabilities = Self.softmax(candidates.map(\.logit))
+        if parameters.topP < 1 {
+            var cumulative: Float = 0
+            var keep = candidates.count
+            for (i, p) in probabilities.enumerated() {
+                cumulative += p
+                if cumulative >= parameters.topP { keep = i + 1; break }
+            }
+            candidates.removeLast(candidates.count - keep)
+            probabilities.removeLast(probabilities.count - keep)
+        }
+        if parameters.minP > 0, let top = probabilities.first {
+            let keep = max(1, probabilities.prefix { $0 >= parameters.minP * top }.count)
+            candidates.removeLast(candidates.count - keep)
+        }
+        let final = Self.softmax(candidates.map { $0.logit / parameters.temperature })
+        var r = Float(random.nextUnit())
+        for (candidate, p) in zip(candidates, final) {
+            r -= p
+            if r < 0 { return candidate.token }
+        }
+        return candidates[candidates.count - 1].token
+    }
+
+    /// The `count` highest-logit tokens of `0..<vocabulary`, best first.
+    private static func topCandidates(count: Int, vocabulary: Int, _ logit: (Int) -> Float) -> [(token: Int32, logit: Float)] {
+        if count >= vocabulary {
+            return (0..<vocabulary).map { (Int32($0), logit($0)) }.sorted { $0.logit > $1.logit }
+        }
+        // Keep a sorted buffer of the best `count`; most logits fail the first comparison.
+        var top: [(token: Int32, logit: Float)] = []
+        top.reserveCapacity(count + 1)
+        for i in 0..<vocabulary {
+            let value = logit(i)
+            if top.count == count {
+                if value <= top[count - 1].logit { continue }
+                top.removeLast()
+            }
+            var j = top.count
+            while j > 0 && top[j - 1].logit < value { j -= 1 }
+            top.insert((Int32(i), value), at: j)
+        }
+        return top
+    }
+
+    static func softmax(_ values: [Float]) -> [Float] {
+        guard let maximum = values.max() else { return [] }
+        let exps = values.map { expf($0 - maximum) }
+        let sum = exps.reduce(0, +)
+        return exps.map { $0 / sum }
+    }
+}

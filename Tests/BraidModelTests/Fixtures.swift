@@ -1,0 +1,57 @@
+// Loading the llama.cpp golden fixtures (Tests/Fixtures/llamacpp, see its README for how they
+// were made) and the real models they belong to.
+import Braid
+import Foundation
+
+enum Fixtures {
+    static let directory = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures/llamacpp")
+
+    static func json(_ name: String) throws -> [String: Any] {
+        let data = try Data(contentsOf: directory.appendingPathComponent(name))
+        guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw BraidError.invalidParameter("fixture \(name) is not a JSON object")
+        }
+        return object
+    }
+
+    /// The two real models of the golden tests; fetched by tools/fetch-models (CI does it).
+    static let modelNames = ["smollm2-135m-instruct", "qwen2.5-coder-0.5b-instruct"]
+
+    nonisolated(unsafe) private static var loaded: [String: LanguageModel] = [:]
+    private static let lock = NSLock()
+
+    /// A real model, loaded once per test process.
+    static func model(_ name: String) throws -> LanguageModel {
+        lock.lock()
+        defer { lock.unlock() }
+        if let model = loaded[name] { return model }
+        let model = try LanguageModel.load(name)
+        loaded[name] = model
+        return model
+    }
+}
+
+/// One greedy case of a `greedy-*.json` fixture.
+struct GreedyCase {
+    let prompt: String
+    let promptTokens: [Int32]
+    let tokens: [Int32]
+    /// Per step: the top-5 (token, logit) of llama.cpp, best first.
+    let top5: [[(token: Int32, logit: Float)]]
+
+    static func load(model: String) throws -> [GreedyCase] {
+        let fixture = try Fixtures.json("greedy-\(model).json")
+        let cases = fixture["cases"] as? [[String: Any]] ?? []
+        return cases.map { c in
+            let steps = c["steps"] as? [[String: Any]] ?? []
+            return GreedyCase(
+                prompt: c["prompt"] as? String ?? "",
+                promptTokens: (c["prompt_tokens"] as? [Int] ?? []).map(Int32.init),
+                tokens: (c["tokens"] as? [Int] ?? []).map(Int32.init),
+                top5: steps.map { step in
+                    (step["top5"] as? [[Double]] ?? []).map { (Int32($0[0]), Float($0[1])) }
+                })
+        }
+    }
+}
