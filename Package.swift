@@ -44,12 +44,14 @@ let package = Package(
             name: "BraidCLI",
             dependencies: ["Braid", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
+        // Tiny random models written as GGUF, for tests (not part of the Braid product).
+        .target(name: "BraidTestSupport", dependencies: ["BraidGGUF", "BraidKernels"]),
         .testTarget(name: "BraidKernelsTests", dependencies: ["BraidKernels"]),
-        .testTarget(name: "BraidGGUFTests", dependencies: ["BraidGGUF", "BraidKernels"]),
-        .testTarget(name: "BraidTokenizerTests", dependencies: ["Braid", "BraidTokenizer"]),
+        .testTarget(name: "BraidGGUFTests", dependencies: ["BraidGGUF", "BraidKernels", "BraidTestSupport"]),
+        .testTarget(name: "BraidTokenizerTests", dependencies: ["Braid", "BraidTokenizer", "BraidTestSupport"]),
         .testTarget(name: "BraidSamplingTests", dependencies: ["BraidSampling"]),
-        .testTarget(name: "BraidModelTests", dependencies: ["Braid", "BraidModels", "BraidGGUF", "BraidKernels"]),
-        .testTarget(name: "BraidCLITests", dependencies: ["Braid"]),
+        .testTarget(name: "BraidModelTests", dependencies: ["Braid", "BraidTestSupport"]),
+        .testTarget(name: "BraidCLITests", dependencies: ["Braid", "BraidTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

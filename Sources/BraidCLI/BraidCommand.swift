@@ -17,7 +17,7 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .shortAndLong, help: "A GGUF file or a name from models/manifest.json (default: the manifest's default).")
     var model: String?
 
-    @Option(help: "Threads for the kernels (default: every core).")
+    @Option(parsing: .unconditional, help: "Threads for the kernels (default: every core).")
     var threads: Int?
 
     func load() throws -> (LanguageModel, milliseconds: Double) {

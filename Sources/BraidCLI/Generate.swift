@@ -11,28 +11,28 @@ struct Generate: ParsableCommand {
     @Option(name: .shortAndLong, help: "The prompt.")
     var prompt: String
 
-    @Option(name: [.customShort("n"), .customLong("max-tokens")], help: "Most tokens to generate.")
+    @Option(name: [.customShort("n"), .customLong("max-tokens")], parsing: .unconditional, help: "Most tokens to generate.")
     var maxTokens = 128
 
-    @Option(help: "Sampling temperature; 0 is greedy.")
+    @Option(parsing: .unconditional, help: "Sampling temperature; 0 is greedy.")
     var temperature: Float = 0.8
 
-    @Option(name: .customLong("top-k"), help: "Keep the k most likely tokens (0: all).")
+    @Option(name: .customLong("top-k"), parsing: .unconditional, help: "Keep the k most likely tokens (0: all).")
     var topK = 40
 
-    @Option(name: .customLong("top-p"), help: "Nucleus sampling threshold (1: off).")
+    @Option(name: .customLong("top-p"), parsing: .unconditional, help: "Nucleus sampling threshold (1: off).")
     var topP: Float = 0.95
 
-    @Option(name: .customLong("min-p"), help: "Drop tokens below min-p × the top probability (0: off).")
+    @Option(name: .customLong("min-p"), parsing: .unconditional, help: "Drop tokens below min-p × the top probability (0: off).")
     var minP: Float = 0.05
 
-    @Option(name: .customLong("repeat-penalty"), help: "Penalty for the last 64 tokens (1: off).")
+    @Option(name: .customLong("repeat-penalty"), parsing: .unconditional, help: "Penalty for the last 64 tokens (1: off).")
     var repeatPenalty: Float = 1.0
 
     @Option(help: "Random seed (default: a fresh one each run).")
     var seed: UInt64?
 
-    @Option(name: [.customShort("c"), .customLong("context")], help: "Context length (default: the model's, at most 4096).")
+    @Option(name: [.customShort("c"), .customLong("context")], parsing: .unconditional, help: "Context length (default: the model's, at most 4096).")
     var context: Int?
 
     @Flag(help: "Wrap the prompt in the model's chat template.")

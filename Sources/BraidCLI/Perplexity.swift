@@ -12,7 +12,7 @@ struct Perplexity: ParsableCommand {
     @Option(name: .shortAndLong, help: "The text file.")
     var file: String
 
-    @Option(name: [.customShort("c"), .customLong("context")], help: "Tokens per chunk.")
+    @Option(name: [.customShort("c"), .customLong("context")], parsing: .unconditional, help: "Tokens per chunk.")
     var context = 512
 
     func run() throws {

@@ -31,8 +31,9 @@ public final class TransformerModel: Sendable {
     /// tensor is missing or misshapen.
     public init(gguf: GGUFFile) throws {
         file = gguf
+        // The architecture first: an unknown one is reported as such, not as its first missing key.
+        architecture = try ArchitectureRegistry.architecture(named: gguf.string("general.architecture"))
         configuration = try ModelConfiguration(gguf: gguf)
-        architecture = try ArchitectureRegistry.architecture(named: configuration.architecture)
         weights = try ModelWeights(gguf: gguf, configuration: configuration, architecture: architecture)
         rope = RotaryEmbedding(style: architecture.ropeStyle, dimensionCount: configuration.ropeDimensionCount,
                                base: configuration.ropeBase)

@@ -9,7 +9,12 @@ import Darwin
 
 /// Why sampling parameters were refused.
 public struct SamplingError: Error, Equatable, CustomStringConvertible {
+    /// What is wrong, naming the parameter and its value.
     public let description: String
+
+    public init(description: String) {
+        self.description = description
+    }
 }
 
 /// How to pick tokens. Defaults follow llama.cpp's.

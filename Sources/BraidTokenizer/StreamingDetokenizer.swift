@@ -33,7 +33,7 @@ public struct StreamingDetokenizer: Sendable {
 
     /// Length of the prefix of `bytes` that does not end inside a multi-byte character.
     /// Only a trailing sequence that could still be completed is held back; invalid bytes pass.
-    static func completePrefixLength(_ bytes: [UInt8]) -> Int {
+    public static func completePrefixLength(_ bytes: [UInt8]) -> Int {
         let n = bytes.count
         // Look back at most 3 bytes for the lead byte of an unfinished character.
         var i = n - 1

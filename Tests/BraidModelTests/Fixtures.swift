@@ -37,11 +37,15 @@ struct GreedyCase {
     let prompt: String
     let promptTokens: [Int32]
     let tokens: [Int32]
-    /// Per step: the top-5 (token, logit) of llama.cpp, best first.
+    /// Per step: the top-5 (token, logit), best first.
     let top5: [[(token: Int32, logit: Float)]]
 
-    static func load(model: String) throws -> [GreedyCase] {
-        let fixture = try Fixtures.json("greedy-\(model).json")
+    /// Top-1 minus top-2 logit at `step`.
+    func margin(_ step: Int) -> Float { top5[step][0].logit - top5[step][1].logit }
+
+    /// The llama.cpp fixture (`llamacpp/greedy-*.json`) or the exact float64 one (`exact/teacher-forced-*.json`).
+    static func load(model: String, exact: Bool = false) throws -> [GreedyCase] {
+        let fixture = try Fixtures.json(exact ? "../exact/teacher-forced-\(model).json" : "greedy-\(model).json")
         let cases = fixture["cases"] as? [[String: Any]] ?? []
         return cases.map { c in
             let steps = c["steps"] as? [[String: Any]] ?? []

@@ -1,12 +1,23 @@
-// Real models against llama.cpp's numbers: greedy tokens, top-5 logits, perplexity.
+// Real models against reference numbers.
+//
+// Two references: (1) an exact float64 forward pass (tools/reference-forward, fixtures in
+// Tests/Fixtures/exact), which Braid's float32 arithmetic must match tightly; (2) llama.cpp
+// (Tests/Fixtures/llamacpp), which quantizes activations to 8 bits before every quantized matrix
+// product and keeps K/V in f16, so its logits carry noise of its own. Measured on these fixtures,
+// llama.cpp's top-5 logits differ from the exact ones by up to 5.2% (SmolLM2-135M) and 1.4%
+// (Qwen2.5-Coder-0.5B) right after the prompt, and its top-two margin differs from the exact one
+// by up to 0.72 (SmolLM2) and 0.25 (Qwen) logits, so its arg-max flips wherever the margin is
+// smaller than that (it does at 10 and 6 steps of these fixtures). The llama.cpp tolerances below
+// are those measurements rounded up; where greedy decoding diverges from llama.cpp it must be at
+// such a near-tie, and the exact teacher-forced comparison covers every step tightly.
 import Braid
 import Foundation
 import Testing
 
-@Suite("Golden tests against llama.cpp", .serialized)
+@Suite("Golden tests on real models", .serialized)
 struct GoldenTests {
-    /// Logits of every step of `c` under teacher forcing: the prompt, then llama.cpp's own tokens,
-    /// so one divergence cannot hide the steps after it. Row i predicts tokens[i].
+    /// Logits of every step of `c` under teacher forcing (prompt, then the fixture's tokens), so one
+    /// divergence cannot hide the steps after it. Row i predicts tokens[i].
     static func teacherForcedLogits(_ model: LanguageModel, _ c: GreedyCase) throws -> [[Float]] {
         let sequence = c.promptTokens + c.tokens.dropLast()
         let cache = model.transformer.makeCache(capacity: sequence.count)
@@ -19,30 +30,71 @@ struct GoldenTests {
         return (0..<c.tokens.count).map { Array(logits[$0 * vocabulary..<($0 + 1) * vocabulary]) }
     }
 
-    @Test("top-5 logits within 2% and greedy tokens equal where llama.cpp's margin is clear",
-          arguments: Fixtures.modelNames)
-    func greedyAndLogits(model name: String) throws {
+    /// Largest relative difference between `row` and a reference top-5.
+    static func worstError(_ row: [Float], _ reference: [(token: Int32, logit: Float)]) -> Float {
+        reference.map { abs(row[Int($0.token)] - $0.logit) / max(abs($0.logit), 1) }.max() ?? 0
+    }
+
+    static func argmax(_ row: [Float]) -> Int32 {
+        Int32(row.indices.max { row[$0] < row[$1] } ?? 0)
+    }
+
+    @Test("every teacher-forced step matches the exact float64 forward to 1e-3", arguments: Fixtures.modelNames)
+    func exactReference(model name: String) throws {
         let model = try Fixtures.model(name)
-        for c in try GreedyCase.load(model: name) {
-            #expect(model.tokenizer.encode(c.prompt) == c.promptTokens, "prompt tokens of \(c.prompt.debugDescription)")
+        for c in try GreedyCase.load(model: name, exact: true) {
             let rows = try Self.teacherForcedLogits(model, c)
             var worst: Float = 0
-            do { let r = rows[0]; let top = r.indices.sorted { r[$0] > r[$1] }.prefix(5).map { "[\($0), \(r[$0])]" }; print("DEBUG \(name) \(c.prompt.prefix(20).debugDescription) braid: \(top)") }
             for (step, row) in rows.enumerated() {
-                let reference = c.top5[step]
-                for (token, logit) in reference {
-                    let error = abs(row[Int(token)] - logit) / max(abs(logit), 1)
-                    worst = max(worst, error)
-                }
-                // Our arg-max must be llama.cpp's token unless its top two were within noise.
-                let ours = row.indices.max { row[$0] < row[$1] } ?? 0
-                let margin = reference[0].logit - reference[1].logit
-                if margin > 0.1 {
-                    #expect(Int32(ours) == c.tokens[step], "\(name) \(c.prompt.debugDescription) step \(step): margin \(margin)")
+                worst = max(worst, Self.worstError(row, c.top5[step]))
+                if c.margin(step) > 1e-3 {
+                    #expect(Self.argmax(row) == c.top5[step][0].token, "\(name) \(c.prompt.debugDescription) step \(step)")
                 }
             }
-            print("golden \(name) \(c.prompt.prefix(30).debugDescription): worst top-5 relative logit error \(worst)")
-            #expect(worst < 0.02, "\(name) \(c.prompt.debugDescription): top-5 logits differ by \(worst * 100)%")
+            #expect(worst < 1e-3, "\(name) \(c.prompt.debugDescription): logits differ from float64 by \(worst)")
         }
+    }
+
+    /// Largest difference between llama.cpp's top-two margin and the exact one, in logits.
+    static let llamaCppNoiseMargin: [String: Float] = ["smollm2-135m-instruct": 0.75, "qwen2.5-coder-0.5b-instruct": 0.25]
+    /// Largest relative top-5 logit difference between llama.cpp and exact math after the prompt.
+    static let llamaCppLogitTolerance: [String: Float] = ["smollm2-135m-instruct": 0.06, "qwen2.5-coder-0.5b-instruct": 0.02]
+
+    @Test("prompt tokens, top-5 logits after the prompt and greedy tokens agree with llama.cpp", arguments: Fixtures.modelNames)
+    func llamaCpp(model name: String) throws {
+        let model = try Fixtures.model(name)
+        let noise = try #require(Self.llamaCppNoiseMargin[name]), tolerance = try #require(Self.llamaCppLogitTolerance[name])
+        var identical = 0
+        for c in try GreedyCase.load(model: name) {
+            #expect(model.tokenizer.encode(c.prompt) == c.promptTokens, "prompt tokens of \(c.prompt.debugDescription)")
+            let first = try Self.teacherForcedLogits(model, GreedyCase(prompt: c.prompt, promptTokens: c.promptTokens,
+                                                                       tokens: [c.tokens[0]], top5: [c.top5[0]]))[0]
+            let error = Self.worstError(first, c.top5[0])
+            #expect(error < tolerance, "\(name) \(c.prompt.debugDescription): top-5 logits differ by \(error * 100)%")
+
+            // Free-running greedy decoding, as `braid generate --temperature 0` does it.
+            let expected = c.tokens.filter { !model.tokenizer.isEndOfGeneration($0) }
+            let result = try model.generate(promptTokens: c.promptTokens,
+                                            parameters: GenerationParameters(maxTokens: c.tokens.count, sampling: .greedy))
+            if result.tokens == expected {
+                identical += 1
+            } else {
+                let step = zip(result.tokens, expected).prefix { $0 == $1 }.count
+                #expect(step < c.top5.count && c.margin(step) < noise,
+                        "\(name) \(c.prompt.debugDescription): diverges at step \(step) where llama.cpp's margin is \(c.margin(min(step, c.top5.count - 1)))")
+            }
+        }
+        #expect(identical >= 3, "\(name): only \(identical) prompts decode exactly as llama.cpp")
+    }
+
+    @Test("perplexity within 1% of llama-perplexity", arguments: Fixtures.modelNames)
+    func perplexity(model name: String) throws {
+        let model = try Fixtures.model(name)
+        let text = try String(contentsOf: Fixtures.directory.appendingPathComponent("perplexity.txt"), encoding: .utf8)
+        let reference = try #require(try Fixtures.json("perplexity-\(name).json")["ctx128"] as? [String: Any])
+        let expected = try #require(reference["perplexity"] as? Double)
+        let result = try model.perplexity(of: text, context: 128)
+        #expect(result.chunks == reference["chunks"] as? Int)
+        #expect(abs(result.perplexity - expected) / expected < 0.01, "\(name): \(result.perplexity) vs llama.cpp \(expected)")
     }
 }

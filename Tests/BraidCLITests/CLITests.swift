@@ -1,0 +1,160 @@
+// The `braid` executable end to end on tiny models: output formats, and for every kind of bad
+// input a one-line error naming the problem with exit code 1 (a crash would be a signal).
+import Braid
+import BraidTestSupport
+import Foundation
+import Testing
+
+struct CommandResult {
+    let status: Int32
+    let reason: Process.TerminationReason
+    let stdout: String
+    let stderr: String
+}
+
+enum CLI {
+    /// The built `braid` binary: beside the test bundle, or in .build/release.
+    static let executable: URL = {
+        let besideTests = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("braid")
+        if FileManager.default.isExecutableFile(atPath: besideTests.path) { return besideTests }
+        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent(".build/release/braid")
+    }()
+
+    static func run(_ arguments: [String]) throws -> CommandResult {
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return CommandResult(status: process.terminationStatus, reason: process.terminationReason,
+                             stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    /// Runs braid expecting a clean failure whose one-line message contains `fragment`.
+    static func expectFailure(_ arguments: [String], mentioning fragment: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let result = try run(arguments)
+        #expect(result.reason == .exit, "braid crashed on \(arguments)", sourceLocation: sourceLocation)
+        #expect(result.status == 1, "exit status \(result.status) for \(arguments)", sourceLocation: sourceLocation)
+        let lines = result.stderr.split(separator: "\n")
+        #expect(lines.count == 1, "stderr: \(result.stderr)", sourceLocation: sourceLocation)
+        #expect(result.stderr.hasPrefix("braid: error: "), "stderr: \(result.stderr)", sourceLocation: sourceLocation)
+        #expect(result.stderr.contains(fragment), "stderr: \(result.stderr) lacks \(fragment)", sourceLocation: sourceLocation)
+    }
+}
+
+@Suite("braid command line")
+struct CLITests {
+    let model: String
+
+    init() throws {
+        model = try TinyModel().write()
+    }
+
+    @Test func tokenizePrintsJSON() throws {
+        let result = try CLI.run(["tokenize", "-m", model, "hello"])
+        #expect(result.status == 0)
+        let ids = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [Int]
+        #expect(ids == [256, 257, 111])  // h e l l o → "he", "ll", "o" (the tiny vocabulary's two merges)
+    }
+
+    @Test func generateJSON() throws {
+        let result = try CLI.run(["generate", "-m", model, "-p", "hello", "-n", "5", "--temperature", "0", "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        #expect((object["tokens"] as? [Int])?.count ?? 0 <= 5)
+        #expect(object["prompt_tokens"] as? [Int] == [256, 257, 111])
+        #expect(["stop", "length"].contains(object["finish_reason"] as? String ?? ""))
+        let timings = try #require(object["timings"] as? [String: Double])
+        for key in ["load_ms", "prompt_ms", "decode_ms", "prompt_tokens_per_s", "decode_tokens_per_s"] {
+            #expect(timings[key] != nil, "timings.\(key)")
+        }
+    }
+
+    @Test func generateStreamsAndChats() throws {
+        let result = try CLI.run(["generate", "-m", model, "-p", "hi", "-n", "4", "--seed", "3", "--chat"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.hasSuffix("\n"))
+    }
+
+    @Test func perplexityJSON() throws {
+        let content = String(repeating: "hello world. ", count: 20)
+        let text = try TinyModel.writeTemporary(Array(content.utf8), suffix: ".txt")
+        let tokenCount = try Tokenizer(gguf: GGUFFile(path: model)).encode(content).count
+        let result = try CLI.run(["perplexity", "-m", model, "-f", text, "-c", "16"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        #expect((object["perplexity"] as? Double ?? 0) > 1)
+        #expect(object["chunks"] as? Int == tokenCount / 16)
+    }
+
+    // MARK: Bad input
+
+    @Test func notGGUF() throws {
+        let path = try TinyModel.writeTemporary(Array("plain text".utf8), suffix: ".txt")
+        try CLI.expectFailure(["generate", "-m", path, "-p", "x"], mentioning: "is not a GGUF file")
+    }
+
+    @Test func truncatedFile() throws {
+        let bytes = TinyModel().ggufBytes()
+        let path = try TinyModel.writeTemporary(Array(bytes.prefix(3000)), suffix: ".gguf")
+        try CLI.expectFailure(["generate", "-m", path, "-p", "x"], mentioning: "truncated")
+    }
+
+    @Test func tensorDataPastEnd() throws {
+        let bytes = TinyModel().ggufBytes()
+        let path = try TinyModel.writeTemporary(Array(bytes.dropLast(4096)), suffix: ".gguf")
+        try CLI.expectFailure(["generate", "-m", path, "-p", "x"], mentioning: "past the end of the file")
+    }
+
+    @Test func unknownTensorType() throws {
+        var tiny = TinyModel()
+        tiny.matrixType = .f32
+        var bytes = tiny.ggufBytes()
+        // Patch the first tensor's type (F32 = 0) to 19, a ggml type Braid does not support.
+        let name = Array("token_embd.weight".utf8)
+        let start = try #require((0..<bytes.count - name.count).first { Array(bytes[$0..<$0 + name.count]) == name })
+        let typeOffset = start + name.count + 4 + 2 * 8  // n_dims u32, two u64 dims
+        bytes[typeOffset] = 19
+        let path = try TinyModel.writeTemporary(bytes, suffix: ".gguf")
+        try CLI.expectFailure(["generate", "-m", path, "-p", "x"], mentioning: "unsupported type 19")
+    }
+
+    @Test func unsupportedArchitecture() throws {
+        var tiny = TinyModel()
+        tiny.extraMetadata = [("general.architecture", .string("rwkv6"))]
+        try CLI.expectFailure(["generate", "-m", try tiny.write(), "-p", "x"], mentioning: "unsupported architecture 'rwkv6'")
+    }
+
+    @Test func missingMetadataKey() throws {
+        var tiny = TinyModel(architecture: "qwen2")
+        tiny.extraMetadata = [("general.architecture", .string("llama"))]
+        try CLI.expectFailure(["generate", "-m", try tiny.write(), "-p", "x"], mentioning: "missing metadata key 'llama.")
+    }
+
+    @Test func promptLongerThanContext() throws {
+        try CLI.expectFailure(["generate", "-m", model, "-p", String(repeating: "abc ", count: 50), "-c", "32"],
+                              mentioning: "longer than the context")
+    }
+
+    @Test("negative or NaN sampling parameters", arguments: [
+        ["--temperature", "-1"], ["--temperature", "nan"], ["--top-p", "nan"], ["--top-p", "1.5"],
+        ["--min-p", "-0.2"], ["--top-k", "-1"], ["--repeat-penalty", "0"], ["-n", "-5"], ["--threads", "0"],
+    ])
+    func badSampling(arguments: [String]) throws {
+        try CLI.expectFailure(["generate", "-m", model, "-p", "x"] + arguments, mentioning: "must be")
+    }
+
+    @Test func unknownModelName() throws {
+        try CLI.expectFailure(["generate", "-m", "no-such-model", "-p", "x"], mentioning: "no model file or manifest name 'no-such-model'")
+    }
+
+    @Test func missingPerplexityFile() throws {
+        try CLI.expectFailure(["perplexity", "-m", model, "-f", "/nonexistent.txt"], mentioning: "cannot read")
+    }
+}
