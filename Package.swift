@@ -21,6 +21,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
     ],
     targets: [
         .systemLibrary(
@@ -33,7 +34,10 @@ let package = Package(
             dependencies: [.target(name: "CBLAS", condition: .when(platforms: [.linux]))]
         ),
         .target(name: "BraidGGUF", dependencies: ["BraidKernels"]),
-        .target(name: "BraidTokenizer", dependencies: ["BraidGGUF"]),
+        .target(
+            name: "BraidTokenizer",
+            dependencies: ["BraidGGUF", .product(name: "HeapModule", package: "swift-collections")]
+        ),
         .target(name: "BraidModels", dependencies: ["BraidKernels", "BraidGGUF"]),
         .target(name: "BraidSampling"),
         .target(
@@ -45,7 +49,7 @@ let package = Package(
             dependencies: ["Braid", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // Tiny random models written as GGUF, for tests (not part of the Braid product).
-        .target(name: "BraidTestSupport", dependencies: ["BraidGGUF", "BraidKernels"]),
+        .target(name: "BraidTestSupport", dependencies: ["BraidGGUF", "BraidKernels", "BraidTokenizer"]),
         .testTarget(name: "BraidKernelsTests", dependencies: ["BraidKernels"]),
         .testTarget(name: "BraidGGUFTests", dependencies: ["BraidGGUF", "BraidKernels", "BraidTestSupport"]),
         .testTarget(name: "BraidTokenizerTests", dependencies: ["Braid", "BraidTokenizer", "BraidTestSupport"]),

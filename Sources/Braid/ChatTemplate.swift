@@ -2,6 +2,7 @@
 // ChatML family (`<|im_start|>role\n…<|im_end|>\n`, used by SmolLM2 and Qwen2.5) in the template
 // stored in `tokenizer.chat_template`, including the default system message the template inserts
 // when the conversation has none, and refuses any other template with a clear error.
+import Foundation
 
 /// A chat format Braid can apply.
 public struct ChatTemplate: Sendable, Equatable {

@@ -43,9 +43,13 @@ public enum FinishReason: String, Sendable, Codable {
 
 /// Wall-clock times of one generation, in milliseconds.
 public struct GenerationTimings: Sendable, Codable {
+    /// Time to process the prompt, up to the first token's logits.
     public var promptMilliseconds: Double
+    /// Time from the first sampled token to the end.
     public var decodeMilliseconds: Double
+    /// Tokens in the prompt.
     public var promptTokens: Int
+    /// Forward passes of one generated token each.
     public var decodedTokens: Int
 
     /// Prompt tokens processed per second.
@@ -56,11 +60,15 @@ public struct GenerationTimings: Sendable, Codable {
 
 /// What one generation produced.
 public struct GenerationResult: Sendable {
+    /// The prompt as token ids.
     public var promptTokens: [TokenID]
     /// Generated tokens, without the end-of-generation token.
     public var tokens: [TokenID]
+    /// The generated text.
     public var text: String
+    /// Why generation stopped.
     public var finishReason: FinishReason
+    /// Where the time went.
     public var timings: GenerationTimings
 }
 
@@ -78,9 +86,12 @@ extension LanguageModel {
         try parameters.validate()
         guard !promptTokens.isEmpty else { throw BraidError.emptyPrompt }
         let context = parameters.contextLength ?? min(configuration.contextLength, 4096)
+        guard context <= configuration.contextLength else {
+            throw BraidError.invalidParameter("context \(context) exceeds the model's \(configuration.contextLength)")
+        }
         guard promptTokens.count <= context else { throw BraidError.promptTooLong(tokens: promptTokens.count, context: context) }
         let pool = ComputePool(threadCount: parameters.threads)
-        let cache = transformer.makeCache(capacity: min(context, promptTokens.count + parameters.maxTokens + 1))
+        let cache = transformer.makeCache(capacity: min(context, promptTokens.count + min(parameters.maxTokens, context)))
         var sampler = try Sampler(parameters.sampling)
         let clock = ContinuousClock()
 
@@ -110,7 +121,7 @@ extension LanguageModel {
             history.append(token)
             onText(stream.append(token))
             let position = history.count - 1
-            if generated.count == parameters.maxTokens || position >= cache.capacity { break }
+            if generated.count == parameters.maxTokens || position + 1 > cache.capacity - 1 { break }
             logits = try transformer.forward(Batch(tokens: [token], startPosition: position), cache: cache, pool: pool)
             decodedForwards += 1
         }

@@ -30,8 +30,8 @@ public final class LanguageModel: Sendable {
         transformer = try TransformerModel(gguf: file)
         tokenizer = try Tokenizer(gguf: file)
         guard tokenizer.vocabularySize == transformer.configuration.vocabularySize else {
-            throw GGUFError.wrongValueType(key: "tokenizer.ggml.tokens",
-                                          expected: "\(transformer.configuration.vocabularySize) tokens (the output size)")
+            throw GGUFError.invalidValue(key: "tokenizer.ggml.tokens",
+                                         reason: "\(tokenizer.vocabularySize) tokens but \(transformer.configuration.vocabularySize) output logits")
         }
         if let template = file.metadata["tokenizer.chat_template"]?.string {
             do {

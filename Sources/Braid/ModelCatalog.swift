@@ -6,10 +6,15 @@ import Foundation
 public struct ModelCatalog: Sendable {
     /// One manifest entry.
     public struct Entry: Sendable, Decodable {
+        /// The name a model argument can use, e.g. `smollm2-135m-instruct`.
         public let name: String
+        /// What the model is.
         public let description: String
+        /// File name inside the catalog's directory.
         public let file: String
+        /// Size of the assembled file.
         public let bytes: Int
+        /// sha256 of the assembled file.
         public let sha256: String
     }
 
@@ -36,7 +41,8 @@ public struct ModelCatalog: Sendable {
 
     /// The catalog found from `$BRAID_MODELS`, else from `models/` in the working directory or one
     /// of its parents, else next to the `braid` executable's checkout; nil when there is none.
-    public static func locate() -> ModelCatalog? {
+    /// A manifest that exists but cannot be read is an error, not an absence.
+    public static func locate() throws -> ModelCatalog? {
         var candidates: [URL] = []
         if let override = ProcessInfo.processInfo.environment["BRAID_MODELS"] {
             candidates.append(URL(fileURLWithPath: override))
@@ -51,7 +57,11 @@ public struct ModelCatalog: Sendable {
             }
         }
         for folder in candidates where FileManager.default.fileExists(atPath: folder.appendingPathComponent("manifest.json").path) {
-            if let catalog = try? ModelCatalog(directory: folder) { return catalog }
+            do {
+                return try ModelCatalog(directory: folder)
+            } catch {
+                throw BraidError.invalidParameter("cannot read \(folder.appendingPathComponent("manifest.json").path): \(error)")
+            }
         }
         return nil
     }
@@ -60,7 +70,7 @@ public struct ModelCatalog: Sendable {
     /// Nil means the default model.
     public static func resolve(_ argument: String?) throws -> String {
         if let argument, FileManager.default.fileExists(atPath: argument) { return argument }
-        let catalog = locate()
+        let catalog = try locate()
         guard let catalog else { throw BraidError.modelNotFound(argument ?? "(default)", known: []) }
         let name = argument ?? catalog.defaultName
         guard let entry = catalog.entries.first(where: { $0.name == name }) else {

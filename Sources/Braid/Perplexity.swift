@@ -7,7 +7,9 @@ import Foundation
 
 /// The result of a perplexity run.
 public struct PerplexityResult: Sendable, Codable {
+    /// exp(mean negative log-likelihood of the scored tokens).
     public var perplexity: Double
+    /// Chunks evaluated.
     public var chunks: Int
     /// Number of scored predictions.
     public var scoredTokens: Int
@@ -22,10 +24,11 @@ extension LanguageModel {
         }
         if let threads, threads <= 0 { throw BraidError.invalidParameter("threads must be > 0 (got \(threads))") }
         let tokens = tokenizer.encode(text, addSpecial: true, parseSpecial: false)
-        let chunks = tokens.count / context
-        guard chunks > 0 else {
-            throw BraidError.invalidParameter("the text has \(tokens.count) tokens, fewer than one chunk of \(context)")
+        // llama-perplexity refuses texts shorter than two chunks; so does Braid.
+        guard tokens.count >= 2 * context else {
+            throw BraidError.invalidParameter("the text has \(tokens.count) tokens; perplexity needs at least 2 × \(context)")
         }
+        let chunks = tokens.count / context
         let pool = ComputePool(threadCount: threads)
         let cache = transformer.makeCache(capacity: context)
         let vocabulary = configuration.vocabularySize

@@ -63,7 +63,7 @@ struct Generate: ParsableCommand {
                     "tokens": result.tokens.map(Int.init),
                     "text": result.text,
                     "finish_reason": result.finishReason.rawValue,
-                    "seed": Double(sampling.seed),
+                    "seed": NSNumber(value: sampling.seed),
                     "timings": [
                         "load_ms": loadMilliseconds,
                         "prompt_ms": t.promptMilliseconds,

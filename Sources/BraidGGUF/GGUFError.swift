@@ -25,6 +25,10 @@ public enum GGUFError: Error, Equatable, CustomStringConvertible {
     case wrongValueType(key: String, expected: String)
     /// A tensor the model needs is absent.
     case missingTensor(String)
+    /// A metadata value of the right type but an impossible value.
+    case invalidValue(key: String, reason: String)
+    /// The same metadata key or tensor name appears twice.
+    case duplicate(String)
 
     public var description: String {
         switch self {
@@ -39,6 +43,8 @@ public enum GGUFError: Error, Equatable, CustomStringConvertible {
         case let .missingKey(key): "missing metadata key '\(key)'"
         case let .wrongValueType(key, expected): "metadata key '\(key)' is not \(expected)"
         case let .missingTensor(name): "missing tensor '\(name)'"
+        case let .invalidValue(key, reason): "metadata key '\(key)': \(reason)"
+        case let .duplicate(what): "duplicate \(what)"
         }
     }
 }

@@ -8,7 +8,8 @@
 // All integers little-endian. Tensor data stays in the memory-mapped file.
 import BraidKernels
 
-/// A tensor's description and its bytes inside the mapped file.
+/// A tensor's description and its bytes inside the mapped file; `data` is valid while the
+/// `GGUFFile` it came from lives.
 public struct GGUFTensor: @unchecked Sendable {  // `data` points into the immutable mapping
     /// Name in the file, e.g. `blk.0.attn_q.weight`.
     public let name: String
@@ -58,12 +59,17 @@ public final class GGUFFile: Sendable {
         for _ in 0..<metadataCount {
             let key = try reader.readString("a metadata key")
             let type = try reader.read(UInt32.self, "metadata '\(key)'")
+            guard metadata[key] == nil else { throw GGUFError.duplicate("metadata key '\(key)'") }
             metadata[key] = try reader.readValue(type: type, key: key)
         }
         self.metadata = metadata
-        let alignment = metadata["general.alignment"]?.integer ?? 32
-        guard alignment > 0, alignment & (alignment - 1) == 0 else {
-            throw GGUFError.wrongValueType(key: "general.alignment", expected: "a power of two")
+        var alignment = 32
+        if let value = metadata["general.alignment"] {
+            // Tensor data is read as Float in place, so offsets must keep 4-byte alignment.
+            guard let v = value.integer, v >= 4, v & (v - 1) == 0 else {
+                throw GGUFError.wrongValueType(key: "general.alignment", expected: "a power of two ≥ 4")
+            }
+            alignment = v
         }
         self.alignment = alignment
 
@@ -94,11 +100,16 @@ public final class GGUFFile: Sendable {
             guard let type = TensorType(rawValue: entry.typeID) else {
                 throw GGUFError.unknownTensorType(tensor: entry.name, type: entry.typeID)
             }
-            let (elements, overflow) = entry.dimensions.reduce((1, false)) { partial, size in
-                let (product, o) = partial.0.multipliedReportingOverflow(by: size)
-                return (product, partial.1 || o)
+            guard index[entry.name] == nil else { throw GGUFError.duplicate("tensor '\(entry.name)'") }
+            // Sizes come from the file: multiply with overflow checks, and never beyond its length.
+            var elements = 1
+            for size in entry.dimensions {
+                let (product, overflow) = elements.multipliedReportingOverflow(by: size)
+                guard !overflow, product / type.blockSize <= file.count else {
+                    throw GGUFError.invalidTensor(tensor: entry.name, reason: "dimensions \(entry.dimensions) hold more data than the file")
+                }
+                elements = product
             }
-            guard !overflow else { throw GGUFError.invalidTensor(tensor: entry.name, reason: "too many elements") }
             guard entry.dimensions[0] % type.blockSize == 0 else {
                 throw GGUFError.invalidTensor(tensor: entry.name,
                     reason: "row of \(entry.dimensions[0]) is not a multiple of the \(type) block size \(type.blockSize)")
@@ -159,7 +170,10 @@ private struct Reader {
         return String(decoding: bytes, as: UTF8.self)
     }
 
-    mutating func readValue(type: UInt32, key: String) throws -> GGUFValue {
+    /// Arrays of arrays are allowed, but not deep enough to exhaust the stack.
+    static let maximumArrayDepth = 8
+
+    mutating func readValue(type: UInt32, key: String, depth: Int = 0) throws -> GGUFValue {
         guard let id = GGUFValue.TypeID(rawValue: type) else { throw GGUFError.unknownValueType(key: key, type: type) }
         let context = "metadata '\(key)'"
         switch id {
@@ -176,11 +190,14 @@ private struct Reader {
         case .bool: return .bool(try read(UInt8.self, context) != 0)
         case .string: return .string(try readString(context))
         case .array:
+            guard depth < Self.maximumArrayDepth else { throw GGUFError.invalidValue(key: key, reason: "arrays nested deeper than \(Self.maximumArrayDepth)") }
             let elementType = try read(UInt32.self, context)
             let length = try readCount(context)
+            // Every element takes at least one byte, so the count cannot exceed what is left.
+            guard length <= count - offset else { throw GGUFError.truncated(context) }
             var elements: [GGUFValue] = []
             elements.reserveCapacity(length)
-            for _ in 0..<length { elements.append(try readValue(type: elementType, key: key)) }
+            for _ in 0..<length { elements.append(try readValue(type: elementType, key: key, depth: depth + 1)) }
             return .array(elements)
         }
     }

@@ -2,6 +2,7 @@
 
 /// One metadata value of a GGUF file.
 public enum GGUFValue: Sendable, Equatable {
+    /// One case per GGUF value type, holding the value as stored.
     case uint8(UInt8), int8(Int8), uint16(UInt16), int16(Int16), uint32(UInt32), int32(Int32)
     case uint64(UInt64), int64(Int64), float32(Float), float64(Double), bool(Bool), string(String)
     indirect case array([GGUFValue])
@@ -10,6 +11,25 @@ public enum GGUFValue: Sendable, Equatable {
     enum TypeID: UInt32 {
         case uint8 = 0, int8 = 1, uint16 = 2, int16 = 3, uint32 = 4, int32 = 5, float32 = 6
         case bool = 7, string = 8, array = 9, uint64 = 10, int64 = 11, float64 = 12
+    }
+
+    /// The type id this value is written with.
+    var typeID: TypeID {
+        switch self {
+        case .uint8: .uint8
+        case .int8: .int8
+        case .uint16: .uint16
+        case .int16: .int16
+        case .uint32: .uint32
+        case .int32: .int32
+        case .uint64: .uint64
+        case .int64: .int64
+        case .float32: .float32
+        case .float64: .float64
+        case .bool: .bool
+        case .string: .string
+        case .array: .array
+        }
     }
 
     /// The value as an integer, if it is one of the integer types.

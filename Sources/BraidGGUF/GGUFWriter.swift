@@ -9,11 +9,16 @@ public struct GGUFWriter {
     /// Data alignment written to the file.
     public var alignment = 32
 
+    /// An empty file.
     public init() {}
 
-    /// Adds one metadata entry.
+    /// Sets one metadata entry: a new key is added at the end, an existing one keeps its place.
     public mutating func set(_ key: String, _ value: GGUFValue) {
-        metadata.append((key, value))
+        if let index = metadata.firstIndex(where: { $0.0 == key }) {
+            metadata[index].1 = value
+        } else {
+            metadata.append((key, value))
+        }
     }
 
     /// Adds a tensor whose bytes are already in `type`'s storage format.
@@ -32,23 +37,6 @@ public struct GGUFWriter {
         var out: [UInt8] = []
         func put<T: FixedWidthInteger>(_ v: T) { withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) } }
         func putString(_ s: String) { put(UInt64(s.utf8.count)); out.append(contentsOf: s.utf8) }
-        func typeID(_ v: GGUFValue) -> GGUFValue.TypeID {
-            switch v {
-            case .uint8: .uint8
-            case .int8: .int8
-            case .uint16: .uint16
-            case .int16: .int16
-            case .uint32: .uint32
-            case .int32: .int32
-            case .uint64: .uint64
-            case .int64: .int64
-            case .float32: .float32
-            case .float64: .float64
-            case .bool: .bool
-            case .string: .string
-            case .array: .array
-            }
-        }
         func putValue(_ v: GGUFValue) {
             switch v {
             case let .uint8(x): put(x)
@@ -64,7 +52,7 @@ public struct GGUFWriter {
             case let .bool(x): put(UInt8(x ? 1 : 0))
             case let .string(x): putString(x)
             case let .array(elements):
-                put((elements.first.map(typeID) ?? .uint8).rawValue)
+                put((elements.first?.typeID ?? .uint8).rawValue)
                 put(UInt64(elements.count))
                 elements.forEach(putValue)
             }
@@ -75,7 +63,7 @@ public struct GGUFWriter {
         put(UInt64(metadata.count))
         for (key, value) in metadata {
             putString(key)
-            put(typeID(value).rawValue)
+            put(value.typeID.rawValue)
             putValue(value)
         }
         var offset = 0

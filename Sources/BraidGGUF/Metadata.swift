@@ -13,6 +13,16 @@ extension GGUFFile {
         return v
     }
 
+    /// An integer metadata value, or `fallback` when the key is absent (a wrong type still throws).
+    public func integer(_ key: String, default fallback: Int) throws -> Int {
+        metadata[key] == nil ? fallback : try integer(key)
+    }
+
+    /// A floating-point metadata value, or `fallback` when the key is absent.
+    public func float(_ key: String, default fallback: Float) throws -> Float {
+        metadata[key] == nil ? fallback : try float(key)
+    }
+
     /// A floating-point metadata value.
     public func float(_ key: String) throws -> Float {
         guard let v = try value(key).double else { throw GGUFError.wrongValueType(key: key, expected: "a number") }

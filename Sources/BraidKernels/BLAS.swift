@@ -6,6 +6,7 @@ import Accelerate
 import CBLAS
 #endif
 
+/// Single-precision matrix products through the platform's BLAS.
 public enum BLAS {
     /// C[m×n] = A[m×k] · B[n×k]ᵀ (+ C when `accumulate`), all row-major.
     /// `ldc` is the row stride of C, so a caller can write a column tile of a wider matrix.

@@ -1,7 +1,7 @@
 // The one pool of threads that runs Braid's kernels. Matrix products in a decode step take tens
 // of microseconds, so waking threads through the OS each time would cost as much as the work:
-// like ggml's, workers spin briefly on a generation counter before they sleep, and iterations
-// are handed out through an atomic counter so a slow thread never holds the others up.
+// like ggml's, workers spin briefly on a job counter before they sleep, and iterations are handed
+// out through an atomic counter so a slow thread never holds the others up.
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -14,8 +14,19 @@ public struct ComputePool: Sendable {
     /// How many threads (the caller included) a loop uses at most.
     public let threadCount: Int
 
-    /// The cores this process may use.
-    public static var coreCount: Int { max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))) }
+    /// The cores this process may run on (its CPU affinity on Linux).
+    public static let coreCount: Int = {
+        #if os(Linux)
+        let mask = UnsafeMutableRawBufferPointer.allocate(byteCount: 128, alignment: 8)  // room for 1024 CPUs
+        defer { mask.deallocate() }
+        mask.initializeMemory(as: UInt8.self, repeating: 0)
+        if let base = mask.baseAddress, linuxSchedGetAffinity(0, mask.count, base) == 0 {
+            let count = mask.reduce(0) { $0 + $1.nonzeroBitCount }
+            if count > 0 { return count }
+        }
+        #endif
+        return max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+    }()
 
     /// A pool using `threadCount` threads (default and maximum: every core).
     public init(threadCount: Int? = nil) {
@@ -34,57 +45,76 @@ public struct ComputePool: Sendable {
 }
 
 /// The process-wide worker threads (one fewer than the cores: the calling thread works too).
-final class WorkerThreads: @unchecked Sendable {  // shared state is guarded by atomics and `mutex`
-    static let shared = WorkerThreads(workerCount: ComputePool.coreCount - 1)
+///
+/// Protocol: the caller publishes `job` and `iterations`, then bumps `ticket`, whose low 16 bits
+/// say how many workers help with this job (workers 0..<helpers) and whose high bits count jobs.
+/// A worker reads the ticket once, so the job and the helper count it acts on always belong
+/// together; helpers count themselves out through `unfinished`, which the caller waits on.
+final class WorkerThreads: @unchecked Sendable {  // shared state is ordered by `ticket` (release/acquire)
+    static let shared: WorkerThreads = {
+        let pool = WorkerThreads()
+        pool.startWorkers(ComputePool.coreCount - 1)
+        return pool
+    }()
 
-    let workerCount: Int
-    /// Bumped once per job; workers wait for it to change.
-    private let generation = Atomic<Int>(0)
-    /// Next iteration to hand out.
+    /// Workers actually running (fewer than requested if the system refused a thread).
+    private(set) var workerCount = 0
+    private let ticket = Atomic<Int>(0)
     private let nextIteration = Atomic<Int>(0)
-    /// Helpers that have not finished the current job.
     private let unfinished = Atomic<Int>(0)
-    /// The current job, published before `generation` is bumped.
+    /// The current job, written by the caller before `ticket` is bumped.
     private var job: ((Int) -> Void)?
     private var iterations = 0
-    private var helpers = 0
     /// Serializes jobs from different calling threads.
     private let submission = Mutex(())
-    private var mutex = pthread_mutex_t()
-    private var wake = pthread_cond_t()
-    private var sleepers = 0
+    /// Where idle workers sleep; heap-allocated so its address never moves.
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let wake = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private var sleepers = 0  // guarded by `mutex`
 
-    private init(workerCount: Int) {
-        self.workerCount = max(0, workerCount)
-        pthread_mutex_init(&mutex, nil)
-        pthread_cond_init(&wake, nil)
+    /// Spins (each a `sched_yield`) before an idle worker sleeps: a few milliseconds, enough to
+    /// bridge the serial gaps of a forward pass and of sampling between decode steps.
+    private static let spinsBeforeSleep = 20_000
+
+    private init() {
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(wake, nil)
         BLAS.useSingleThread()
-        for index in 0..<self.workerCount {
+    }
+
+    private func startWorkers(_ requested: Int) {
+        for index in 0..<max(0, min(requested, 0xFFFF)) {
             var thread = pthread_t()
-            let context = Unmanaged.passRetained(WorkerContext(pool: self, index: index)).toOpaque()
-            pthread_create(&thread, nil, { raw in
-                let context = Unmanaged<WorkerContext>.fromOpaque(raw!).takeRetainedValue()
+            let context = Unmanaged.passRetained(WorkerContext(pool: self, index: index))
+            if pthread_create(&thread, nil, { raw in
+                guard let raw else { return nil }
+                let context = Unmanaged<WorkerContext>.fromOpaque(raw).takeRetainedValue()
                 context.pool.workerLoop(index: context.index)
                 return nil
-            }, context)
+            }, context.toOpaque()) != 0 {
+                context.release()
+                break
+            }
             pthread_detach(thread)
+            workerCount += 1
         }
     }
 
     func run(count: Int, helpers: Int, _ body: (Int) -> Void) {
+        let helpers = min(helpers, workerCount)
         submission.withLock { _ in
             withoutActuallyEscaping(body) { body in
                 job = body
                 iterations = count
-                self.helpers = helpers
                 nextIteration.store(0, ordering: .relaxed)
                 unfinished.store(helpers, ordering: .relaxed)
-                generation.add(1, ordering: .releasing)
-                pthread_mutex_lock(&mutex)
-                if sleepers > 0 { pthread_cond_broadcast(&wake) }
-                pthread_mutex_unlock(&mutex)
+                let jobNumber = (ticket.load(ordering: .relaxed) >> 16) + 1
+                ticket.store(jobNumber << 16 | helpers, ordering: .releasing)
+                pthread_mutex_lock(mutex)
+                if sleepers > 0 { pthread_cond_broadcast(wake) }
+                pthread_mutex_unlock(mutex)
                 work(body)
-                while unfinished.load(ordering: .acquiring) > 0 { spinPause() }
+                while unfinished.load(ordering: .acquiring) > 0 { sched_yield() }
                 job = nil
             }
         }
@@ -106,41 +136,44 @@ final class WorkerThreads: @unchecked Sendable {  // shared state is guarded by 
         work(job)
     }
 
-    private func workerLoop(index: Int) {
-        var seen = 0
+    fileprivate func workerLoop(index: Int) {
+        var seen = 0  // the ticket before any job: a worker that starts late still takes the current one
         while true {
+            var current = ticket.load(ordering: .acquiring)
             var spins = 0
-            while generation.load(ordering: .acquiring) == seen {
+            while current == seen {
                 spins += 1
-                if spins < 100_000 {
-                    spinPause()
-                    continue
+                if spins < Self.spinsBeforeSleep {
+                    sched_yield()
+                } else {
+                    pthread_mutex_lock(mutex)
+                    sleepers += 1
+                    while ticket.load(ordering: .acquiring) == seen { pthread_cond_wait(wake, mutex) }
+                    sleepers -= 1
+                    pthread_mutex_unlock(mutex)
                 }
-                pthread_mutex_lock(&mutex)
-                sleepers += 1
-                while generation.load(ordering: .acquiring) == seen { pthread_cond_wait(&wake, &mutex) }
-                sleepers -= 1
-                pthread_mutex_unlock(&mutex)
+                current = ticket.load(ordering: .acquiring)
             }
-            seen = generation.load(ordering: .acquiring)
-            if index < helpers {
+            seen = current
+            if index < current & 0xFFFF {
                 runCurrentJob()
                 unfinished.subtract(1, ordering: .releasing)
             }
         }
     }
-
-    @inline(__always)
-    private func spinPause() {
-        // `sched_yield` keeps a spinning thread from starving the one it waits for when the
-        // machine has fewer free cores than threads.
-        sched_yield()
-    }
 }
 
+#if os(Linux)
+/// glibc's `sched_getaffinity`, which the Glibc module hides behind `_GNU_SOURCE`.
+@_silgen_name("sched_getaffinity")
+private func linuxSchedGetAffinity(_ pid: Int32, _ size: Int, _ mask: UnsafeMutableRawPointer) -> Int32
+#endif
+
+/// What a worker thread starts with.
 private final class WorkerContext {
     let pool: WorkerThreads
     let index: Int
+
     init(pool: WorkerThreads, index: Int) {
         self.pool = pool
         self.index = index

@@ -13,15 +13,21 @@ extension TensorType {
             for i in 0..<count { destination[i] = floatFromHalf(source.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) }
         case .bf16:
             for i in 0..<count { destination[i] = floatFromBFloat16(source.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) }
-        case .q4_0: for b in 0..<blocks { Blocks.q4_0(source + b * 18, destination + b * 32) }
-        case .q4_1: for b in 0..<blocks { Blocks.q4_1(source + b * 20, destination + b * 32) }
-        case .q5_0: for b in 0..<blocks { Blocks.q5_0(source + b * 22, destination + b * 32) }
-        case .q5_1: for b in 0..<blocks { Blocks.q5_1(source + b * 24, destination + b * 32) }
-        case .q8_0: for b in 0..<blocks { Blocks.q8_0(source + b * 34, destination + b * 32) }
-        case .q4_K: for b in 0..<blocks { Blocks.q4_K(source + b * 144, destination + b * 256) }
-        case .q5_K: for b in 0..<blocks { Blocks.q5_K(source + b * 176, destination + b * 256) }
-        case .q6_K: for b in 0..<blocks { Blocks.q6_K(source + b * 210, destination + b * 256) }
+        case .q4_0: forEachBlock(blocks, source, destination, Blocks.q4_0)
+        case .q4_1: forEachBlock(blocks, source, destination, Blocks.q4_1)
+        case .q5_0: forEachBlock(blocks, source, destination, Blocks.q5_0)
+        case .q5_1: forEachBlock(blocks, source, destination, Blocks.q5_1)
+        case .q8_0: forEachBlock(blocks, source, destination, Blocks.q8_0)
+        case .q4_K: forEachBlock(blocks, source, destination, Blocks.q4_K)
+        case .q5_K: forEachBlock(blocks, source, destination, Blocks.q5_K)
+        case .q6_K: forEachBlock(blocks, source, destination, Blocks.q6_K)
         }
+    }
+
+    @inline(__always)
+    private func forEachBlock(_ blocks: Int, _ source: UnsafeRawPointer, _ destination: UnsafeMutablePointer<Float>,
+                              _ block: (UnsafeRawPointer, UnsafeMutablePointer<Float>) -> Void) {
+        for b in 0..<blocks { block(source + b * blockBytes, destination + b * blockSize) }
     }
 }
 

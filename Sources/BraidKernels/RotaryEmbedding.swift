@@ -18,12 +18,14 @@ public enum RoPEStyle: Sendable {
 
 /// Rotates query and key head vectors by their position.
 public struct RotaryEmbedding: Sendable {
+    /// Which dimensions form the rotated pairs.
     public let style: RoPEStyle
     /// How many leading dimensions of each head are rotated (the rest pass through).
     public let dimensionCount: Int
     /// The frequency base (`rope.freq_base`), e.g. 10 000 or 1 000 000.
     public let base: Float
 
+    /// A rotation over the first `dimensionCount` dimensions of each head with frequency `base`.
     public init(style: RoPEStyle, dimensionCount: Int, base: Float) {
         self.style = style
         self.dimensionCount = dimensionCount

@@ -1,6 +1,12 @@
-// Small vector kernels of the transformer forward pass: dot product, RMSNorm, SiLU gating,
-// softmax and rotary position embedding. Plain Swift SIMD, portable to every CPU.
+// Small vector kernels of the transformer forward pass: dot product, RMSNorm, SiLU gating and
+// softmax. Plain Swift SIMD, portable to every CPU.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
+/// Vector kernels over raw Float buffers.
 public enum VectorMath {
     /// Σ a[i]·b[i] over `count` floats, accumulated in 8 lanes.
     @inlinable
@@ -74,9 +80,3 @@ public enum VectorMath {
     @usableFromInline
     static func _exp(_ x: Float) -> Float { expf(x) }
 }
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif

@@ -15,6 +15,8 @@ public struct WeightMatrix: @unchecked Sendable {
     /// (it points into a mapped file the model keeps open).
     public let data: UnsafeRawPointer
 
+    /// A view of `rows` rows of `columns` values of `type` at `data`; `columns` must be a whole
+    /// number of blocks (GGUFFile checks this for every tensor it reads).
     public init(type: TensorType, rows: Int, columns: Int, data: UnsafeRawPointer) {
         precondition(columns % type.blockSize == 0, "row length must be a whole number of blocks")
         self.type = type

@@ -55,7 +55,9 @@ public final class KVCache {
         lengths[sequence] = max(lengths[sequence], position + 1)
     }
 
-    /// Forgets everything `sequence` holds from `position` on (to re-run or roll back).
+    /// Forgets everything `sequence` holds from `position` on (to re-run or roll back): the next
+    /// token of the sequence goes at `position`, and no later entry is read again before it is
+    /// rewritten.
     public func truncate(sequence: Int, to position: Int) {
         lengths[sequence] = min(lengths[sequence], max(0, position))
     }

@@ -51,40 +51,61 @@ public struct ModelConfiguration: Sendable, Equatable {
         self.ropeDimensionCount = ropeDimensionCount
     }
 
+    /// Largest size any dimension may have: far above every real model, small enough that no
+    /// product of two sizes overflows and no file can make Braid allocate absurd amounts.
+    static let sizeLimit = 1 << 24
+
     /// Reads the configuration from GGUF metadata. `vocabularySize` falls back to the token list.
     public init(gguf: GGUFFile) throws {
         let arch = try gguf.string("general.architecture")
         func key(_ name: String) -> String { "\(arch).\(name)" }
-        func positive(_ name: String) throws -> Int {
-            let value = try gguf.integer(key(name))
-            guard value > 0 else { throw GGUFError.wrongValueType(key: key(name), expected: "a positive integer") }
+        func size(_ name: String, default fallback: Int? = nil) throws -> Int {
+            let value = try fallback.map { try gguf.integer(key(name), default: $0) } ?? gguf.integer(key(name))
+            guard value > 0, value <= Self.sizeLimit else {
+                throw GGUFError.invalidValue(key: key(name), reason: "\(value) is not in 1…\(Self.sizeLimit)")
+            }
             return value
         }
-        let embedding = try positive("embedding_length")
-        let heads = try positive("attention.head_count")
-        let kvHeads = gguf.metadata[key("attention.head_count_kv")] == nil ? heads : try positive("attention.head_count_kv")
-        guard embedding % heads == 0 else {
-            throw GGUFError.wrongValueType(key: key("attention.head_count"), expected: "a divisor of embedding_length \(embedding)")
-        }
+        let embedding = try size("embedding_length")
+        let heads = try size("attention.head_count")
+        let kvHeads = try size("attention.head_count_kv", default: heads)
         guard heads % kvHeads == 0 else {
-            throw GGUFError.wrongValueType(key: key("attention.head_count_kv"), expected: "a divisor of head_count \(heads)")
+            throw GGUFError.invalidValue(key: key("attention.head_count_kv"), reason: "\(kvHeads) does not divide head_count \(heads)")
         }
-        let headDimension = gguf.metadata[key("attention.key_length")] == nil ? embedding / heads : try positive("attention.key_length")
-        let vocabulary = gguf.metadata[key("vocab_size")] == nil
-            ? (try gguf.value("tokenizer.ggml.tokens").array?.count ?? 0) : try positive("vocab_size")
-        guard vocabulary > 0 else { throw GGUFError.missingKey(key("vocab_size")) }
-        let ropeDimensions = gguf.metadata[key("rope.dimension_count")] == nil ? headDimension : try positive("rope.dimension_count")
+        guard gguf.metadata[key("attention.key_length")] != nil || embedding % heads == 0 else {
+            throw GGUFError.invalidValue(key: key("attention.head_count"), reason: "\(heads) does not divide embedding_length \(embedding)")
+        }
+        let headDimension = try size("attention.key_length", default: embedding / heads)
+        let layers = try size("block_count")
+        guard layers <= gguf.tensors.count else {
+            throw GGUFError.invalidValue(key: key("block_count"), reason: "\(layers) blocks but only \(gguf.tensors.count) tensors")
+        }
+        let tokenCount = gguf.metadata["tokenizer.ggml.tokens"]?.array?.count
+        guard let vocabulary = try gguf.metadata[key("vocab_size")] == nil ? tokenCount : size("vocab_size"), vocabulary > 0 else {
+            throw GGUFError.missingKey("tokenizer.ggml.tokens")
+        }
+        let ropeDimensions = try size("rope.dimension_count", default: headDimension)
         guard ropeDimensions <= headDimension, ropeDimensions % 2 == 0 else {
-            throw GGUFError.wrongValueType(key: key("rope.dimension_count"), expected: "an even number ≤ the head dimension")
+            throw GGUFError.invalidValue(key: key("rope.dimension_count"), reason: "\(ropeDimensions) is not an even number ≤ the head dimension \(headDimension)")
         }
         let epsilon = try gguf.float(key("attention.layer_norm_rms_epsilon"))
-        let ropeBase = gguf.metadata[key("rope.freq_base")] == nil ? 10_000 : try gguf.float(key("rope.freq_base"))
-        guard epsilon > 0, epsilon.isFinite, ropeBase > 0, ropeBase.isFinite else {
-            throw GGUFError.wrongValueType(key: key("rope.freq_base"), expected: "a positive number")
+        guard epsilon > 0, epsilon.isFinite else {
+            throw GGUFError.invalidValue(key: key("attention.layer_norm_rms_epsilon"), reason: "\(epsilon) is not a positive number")
         }
-        self.init(architecture: arch, layerCount: try positive("block_count"), embeddingLength: embedding,
-                  feedForwardLength: try positive("feed_forward_length"), headCount: heads, kvHeadCount: kvHeads,
-                  headDimension: headDimension, contextLength: try positive("context_length"),
+        let ropeBase = try gguf.float(key("rope.freq_base"), default: 10_000)
+        guard ropeBase > 1, ropeBase.isFinite else {
+            throw GGUFError.invalidValue(key: key("rope.freq_base"), reason: "\(ropeBase) is not a number > 1")
+        }
+        // Context extension (linear, YaRN, Llama 3 frequency factors) changes every angle; refuse
+        // it rather than compute wrong logits.
+        if let scaling = gguf.metadata[key("rope.scaling.type")]?.string, scaling != "none" {
+            throw ModelError.unsupportedFeature("RoPE scaling '\(scaling)'")
+        }
+        if gguf.tensor(named: "rope_freqs.weight") != nil {
+            throw ModelError.unsupportedFeature("RoPE frequency factors (rope_freqs.weight)")
+        }
+        self.init(architecture: arch, layerCount: layers, embeddingLength: embedding, feedForwardLength: try size("feed_forward_length"),
+                  headCount: heads, kvHeadCount: kvHeads, headDimension: headDimension, contextLength: try size("context_length"),
                   vocabularySize: vocabulary, rmsEpsilon: epsilon, ropeBase: ropeBase, ropeDimensionCount: ropeDimensions)
     }
 }

@@ -10,8 +10,10 @@ public enum ModelError: Error, Equatable, CustomStringConvertible {
     case contextExceeded(position: Int, capacity: Int)
     /// A token id outside the vocabulary.
     case invalidToken(Int32, vocabularySize: Int)
-    /// A malformed batch (mismatched arrays, unknown sequence, empty).
+    /// A malformed batch (mismatched arrays, unknown sequence, empty, a gap in positions).
     case invalidBatch(String)
+    /// The file asks for something Braid does not implement (it would compute wrong logits).
+    case unsupportedFeature(String)
 
     public var description: String {
         switch self {
@@ -25,6 +27,8 @@ public enum ModelError: Error, Equatable, CustomStringConvertible {
             "token id \(id) is outside the vocabulary of \(size) tokens"
         case let .invalidBatch(why):
             "invalid batch: \(why)"
+        case let .unsupportedFeature(what):
+            "unsupported: \(what)"
         }
     }
 }

@@ -121,6 +121,9 @@ public final class TransformerModel: Sendable {
         guard batch.positions.count == batch.count, batch.sequences.count == batch.count, batch.wantsLogits.count == batch.count else {
             throw ModelError.invalidBatch("tokens, positions, sequences and wantsLogits differ in length")
         }
+        // Attention reads positions 0…p of a sequence, so they must all have been written: each
+        // token continues its sequence or rewrites a position it already holds, never leaves a gap.
+        var filled = cache.lengths
         for i in 0..<batch.count {
             let token = batch.tokens[i]
             guard token >= 0 && Int(token) < configuration.vocabularySize else {
@@ -133,6 +136,11 @@ public final class TransformerModel: Sendable {
             guard batch.positions[i] < cache.capacity else {
                 throw ModelError.contextExceeded(position: batch.positions[i], capacity: cache.capacity)
             }
+            let sequence = batch.sequences[i]
+            guard batch.positions[i] <= filled[sequence] else {
+                throw ModelError.invalidBatch("position \(batch.positions[i]) of sequence \(sequence) leaves a gap after its \(filled[sequence]) positions")
+            }
+            filled[sequence] = max(filled[sequence], batch.positions[i] + 1)
         }
     }
 

@@ -57,6 +57,7 @@ public struct SamplingParameters: Sendable, Equatable {
 
 /// Picks tokens from logits with a fixed parameter set and its own random stream.
 public struct Sampler: Sendable {
+    /// The validated parameters.
     public let parameters: SamplingParameters
     private var random: RandomSource
 
@@ -67,11 +68,12 @@ public struct Sampler: Sendable {
         random = RandomSource(seed: parameters.seed)
     }
 
-    /// The next token given `logits` (one per vocabulary entry) and the tokens so far.
+    /// The next token given `logits` (one per vocabulary entry, at least one) and the tokens so far.
     public mutating func sample(_ logits: UnsafeBufferPointer<Float>, history: [Int32]) -> Int32 {
+        precondition(!logits.isEmpty, "sampling needs at least one logit")
         var penalized: [Int32: Float] = [:]
         if parameters.repetitionPenalty != 1 {
-            for token in history.suffix(parameters.repetitionWindow) where penalized[token] == nil && Int(token) < logits.count {
+            for token in history.suffix(parameters.repetitionWindow) where penalized[token] == nil && token >= 0 && Int(token) < logits.count {
                 let value = logits[Int(token)]
                 penalized[token] = value > 0 ? value / parameters.repetitionPenalty : value * parameters.repetitionPenalty
             }
@@ -114,8 +116,11 @@ public struct Sampler: Sendable {
 
     /// The `count` highest-logit tokens of `0..<vocabulary`, best first.
     private static func topCandidates(count: Int, vocabulary: Int, _ logit: (Int) -> Float) -> [(token: Int32, logit: Float)] {
-        if count >= vocabulary {
-            return (0..<vocabulary).map { (Int32($0), logit($0)) }.sorted { $0.logit > $1.logit }
+        // A sorted buffer costs O(V·k): past a few hundred, sorting everything is cheaper.
+        if count >= vocabulary || count > 256 {
+            var all: [(token: Int32, logit: Float)] = (0..<vocabulary).map { (Int32($0), logit($0)) }
+            all.sort { $0.logit > $1.logit }
+            return Array(all.prefix(count))
         }
         // Keep a sorted buffer of the best `count`; most logits fail the first comparison.
         var top: [(token: Int32, logit: Float)] = []

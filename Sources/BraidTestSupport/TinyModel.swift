@@ -2,6 +2,7 @@
 // architecture and equivalence can be tested in milliseconds without downloading anything.
 import BraidGGUF
 import BraidKernels
+import BraidTokenizer
 import Foundation
 
 /// A tiny decoder-only model description that serializes to a complete GGUF file.
@@ -27,21 +28,12 @@ public struct TinyModel {
 
     /// Byte-level vocabulary: 256 byte tokens, two merges ("h e", "l l") and ChatML control tokens.
     public static let vocabulary: (tokens: [String], kinds: [Int], merges: [String]) = {
-        var tokens = (0..<256).map { byte in Unicode.Scalar(byteLevelScalar(UInt8(byte))).map { String($0) } ?? "?" }
+        var tokens = ByteLevel.characterForByte.map { String($0) }
         var kinds = [Int](repeating: 1, count: 256)
         tokens += ["he", "ll", "<|im_start|>", "<|im_end|>", "<|endoftext|>"]
         kinds += [1, 1, 3, 3, 3]
         return (tokens, kinds, ["h e", "l l"])
     }()
-
-    /// GPT-2's byte → character mapping (the same table the tokenizer uses).
-    static func byteLevelScalar(_ byte: UInt8) -> UInt32 {
-        let b = UInt32(byte)
-        if (33...126).contains(b) || (161...172).contains(b) || (174...255).contains(b) { return b }
-        var n: UInt32 = 0
-        for x in 0..<b where !((33...126).contains(x) || (161...172).contains(x) || (174...255).contains(x)) { n += 1 }
-        return 256 + n
-    }
 
     public var vocabularySize: Int { Self.vocabulary.tokens.count }
 

@@ -1,9 +1,10 @@
 // GPT-2's byte-level mapping (Radford et al. 2019, `bytes_to_unicode`): every byte becomes a
 // printable Unicode character, so BPE vocabularies hold byte sequences as ordinary strings.
 
-enum ByteLevel {
+/// GPT-2's byte ↔ character tables.
+public enum ByteLevel {
     /// The character standing for each byte value.
-    static let characterForByte: [Unicode.Scalar] = {
+    public static let characterForByte: [Unicode.Scalar] = {
         var printable = Array(33...126) + Array(161...172) + Array(174...255)
         var mapped = printable
         var next = 0

@@ -35,7 +35,7 @@ public struct StreamingDetokenizer: Sendable {
     /// Only a trailing sequence that could still be completed is held back; invalid bytes pass.
     public static func completePrefixLength(_ bytes: [UInt8]) -> Int {
         let n = bytes.count
-        // Look back at most 3 bytes for the lead byte of an unfinished character.
+        // The lead byte of an unfinished character is among the last 4 bytes.
         var i = n - 1
         while i >= 0 && i >= n - 4 {
             let b = bytes[i]

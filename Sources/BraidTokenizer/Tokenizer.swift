@@ -2,14 +2,18 @@
 // llama.cpp's llama-vocab.cpp: special tokens are cut out of the text first (longest first), the
 // rest is pre-tokenized into words, each word's bytes are mapped to characters and merged by rank.
 import BraidGGUF
+import HeapModule
 
 /// A token id, as the vocabulary numbers it.
 public typealias TokenID = Int32
 
 /// Why a tokenizer could not be built from a model's metadata.
 public enum TokenizerError: Error, Equatable, CustomStringConvertible {
+    /// `tokenizer.ggml.model` is not byte-level BPE.
     case unsupportedModel(String)
+    /// `tokenizer.ggml.pre` names a pre-tokenizer Braid does not implement.
     case unsupportedPreTokenizer(String)
+    /// The vocabulary arrays are inconsistent.
     case invalidVocabulary(String)
 
     public var description: String {
@@ -51,7 +55,7 @@ public struct Tokenizer: Sendable {
     private let idForToken: [String: TokenID]
     /// (left id << 32 | right id) → (rank, merged id).
     private let merges: [UInt64: (rank: Int32, merged: TokenID)]
-    /// Id of the single-byte token of each byte value (-1 when absent).
+    /// Id of the single-byte token of each byte value (-1 when the vocabulary has none).
     private let byteTokens: [TokenID]
     /// Special tokens matched as whole strings in text, longest first.
     private let specialTokens: [(text: [Unicode.Scalar], id: TokenID, kind: TokenKind)]
@@ -62,7 +66,9 @@ public struct Tokenizer: Sendable {
     public init(gguf: GGUFFile) throws {
         let model = try gguf.string("tokenizer.ggml.model")
         guard model == "gpt2" else { throw TokenizerError.unsupportedModel(model) }
-        let pre = (try? gguf.string("tokenizer.ggml.pre")) ?? "gpt2"
+        // Without `tokenizer.ggml.pre` llama.cpp falls back to a default regex set Braid does not
+        // implement; refusing is better than tokenizing differently.
+        let pre = try gguf.string("tokenizer.ggml.pre")
         guard let preTokenizer = PreTokenizer(ggmlName: pre) else { throw TokenizerError.unsupportedPreTokenizer(pre) }
         let tokens = try gguf.strings("tokenizer.ggml.tokens")
         let kinds = gguf.metadata["tokenizer.ggml.token_type"] == nil
@@ -77,19 +83,20 @@ public struct Tokenizer: Sendable {
         try self.init(tokens: tokens, kinds: kinds, merges: merges, preTokenizer: preTokenizer,
                       bosToken: optionalID("tokenizer.ggml.bos_token_id"),
                       eosToken: optionalID("tokenizer.ggml.eos_token_id"),
-                      addsBOS: (try? gguf.bool("tokenizer.ggml.add_bos_token")) ?? false)
+                      extraEndOfGeneration: [optionalID("tokenizer.ggml.eot_token_id"), optionalID("tokenizer.ggml.eom_token_id")].compactMap { $0 },
+                      addsBOS: gguf.metadata["tokenizer.ggml.add_bos_token"] == nil ? false : gguf.bool("tokenizer.ggml.add_bos_token"))
     }
 
     /// Builds a tokenizer from its parts (the GGUF arrays, decoded).
     public init(tokens: [String], kinds: [Int], merges mergeStrings: [String], preTokenizer: PreTokenizer,
-                bosToken: TokenID?, eosToken: TokenID?, addsBOS: Bool) throws {
+                bosToken: TokenID?, eosToken: TokenID?, extraEndOfGeneration: [TokenID] = [], addsBOS: Bool) throws {
         guard !tokens.isEmpty else { throw TokenizerError.invalidVocabulary("no tokens") }
         guard kinds.count == tokens.count else {
             throw TokenizerError.invalidVocabulary("\(kinds.count) token types for \(tokens.count) tokens")
         }
         guard addsBOS == false || bosToken != nil else { throw TokenizerError.invalidVocabulary("add_bos_token without bos_token_id") }
         self.tokens = tokens
-        self.kinds = kinds.map { TokenKind(rawValue: $0) ?? .normal }
+        self.kinds = kinds.map { TokenKind(rawValue: $0) ?? .undefined }
         self.preTokenizer = preTokenizer
         self.bosToken = bosToken
         self.eosToken = eosToken
@@ -97,35 +104,39 @@ public struct Tokenizer: Sendable {
 
         var idForToken: [String: TokenID] = [:]
         idForToken.reserveCapacity(tokens.count)
-        for (id, token) in tokens.enumerated() where idForToken[token] == nil {
-            idForToken[token] = TokenID(id)
+        for (id, token) in tokens.enumerated() {
+            idForToken[token] = TokenID(id)  // a repeated string maps to its last id, as in llama.cpp
         }
         self.idForToken = idForToken
 
         var merges: [UInt64: (rank: Int32, merged: TokenID)] = [:]
         merges.reserveCapacity(mergeStrings.count)
         for (rank, merge) in mergeStrings.enumerated() {
-            guard let space = merge.firstIndex(of: " ") else { continue }
+            // Split at the first space after the first character (llama.cpp: `find(' ', 1)`).
+            guard let first = merge.indices.first,
+                  let space = merge[merge.index(after: first)...].firstIndex(of: " ") else { continue }
             let left = String(merge[..<space]), right = String(merge[merge.index(after: space)...])
             guard let l = idForToken[left], let r = idForToken[right], let m = idForToken[left + right] else { continue }
-            let key = UInt64(UInt32(bitPattern: l)) << 32 | UInt64(UInt32(bitPattern: r))
+            let key = Self.pairKey(l, r)
             if merges[key] == nil { merges[key] = (Int32(rank), m) }
         }
         self.merges = merges
+        // Some vocabularies lack a few byte tokens (SmolLM2 has none for 0x04); like llama.cpp,
+        // such bytes are dropped from the output.
         self.byteTokens = ByteLevel.characterForByte.map { idForToken[String($0)] ?? -1 }
 
         var specials: [(text: [Unicode.Scalar], id: TokenID, kind: TokenKind)] = []
-        var endOfGeneration = Set<TokenID>()
+        var endOfGeneration = Set(extraEndOfGeneration)
         if let eosToken { endOfGeneration.insert(eosToken) }
         var tokenBytes: [[UInt8]] = []
         tokenBytes.reserveCapacity(tokens.count)
         for (id, token) in tokens.enumerated() {
             let kind = self.kinds[id]
+            if Self.endOfGenerationNames.contains(token) { endOfGeneration.insert(TokenID(id)) }
             switch kind {
             case .control, .userDefined, .unknown:
                 if !token.isEmpty { specials.append((Array(token.unicodeScalars), TokenID(id), kind)) }
                 tokenBytes.append(Array(token.utf8))
-                if kind == .control && Self.endOfGenerationNames.contains(token) { endOfGeneration.insert(TokenID(id)) }
             case .byte:
                 tokenBytes.append(Self.byteTokenValue(token).map { [$0] } ?? Array(token.utf8))
             default:
@@ -138,7 +149,7 @@ public struct Tokenizer: Sendable {
         self.endOfGenerationTokens = endOfGeneration
     }
 
-    /// Control tokens that llama.cpp also treats as end of generation.
+    /// Tokens that llama.cpp also treats as end of generation, whatever their kind.
     private static let endOfGenerationNames: Set<String> = ["<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|end|>", "<end_of_turn>"]
 
     /// `<0xAB>` → 0xAB.
@@ -202,33 +213,54 @@ public struct Tokenizer: Sendable {
         return fragments
     }
 
-    /// BPE over one pre-tokenized word: start from one symbol per byte, repeatedly merge the
-    /// adjacent pair of lowest rank (leftmost on ties).
+    /// (left id, right id) packed as one dictionary key.
+    private static func pairKey(_ left: TokenID, _ right: TokenID) -> UInt64 {
+        UInt64(UInt32(bitPattern: left)) << 32 | UInt64(UInt32(bitPattern: right))
+    }
+
+    /// A mergeable pair of adjacent symbols, ordered as llama.cpp orders them: lowest rank first,
+    /// leftmost on ties.
+    private struct Bigram: Comparable {
+        let rank: Int32
+        let left: Int
+        let leftID: TokenID, rightID: TokenID
+        static func < (a: Bigram, b: Bigram) -> Bool { (a.rank, a.left) < (b.rank, b.left) }
+        static func == (a: Bigram, b: Bigram) -> Bool { (a.rank, a.left) == (b.rank, b.left) }
+    }
+
+    /// BPE over one pre-tokenized word: start from one symbol per byte and repeatedly merge the
+    /// adjacent pair of lowest rank, with the pairs in a heap and the symbols in a linked list, so
+    /// a long word costs O(n log n).
     private func encodeWord(_ word: ArraySlice<Unicode.Scalar>, into output: inout [TokenID]) {
         var symbols: [TokenID] = []
         for scalar in word {
             for byte in String(scalar).utf8 { symbols.append(byteTokens[Int(byte)]) }
         }
-        if symbols.contains(-1) {
-            // A vocabulary without byte tokens for some byte: nothing sensible to merge.
-            output.append(contentsOf: symbols.filter { $0 >= 0 })
-            return
-        }
-        while symbols.count > 1 {
-            var bestRank = Int32.max, bestIndex = -1, bestMerged: TokenID = 0
-            for i in 0..<symbols.count - 1 {
-                let key = UInt64(UInt32(bitPattern: symbols[i])) << 32 | UInt64(UInt32(bitPattern: symbols[i + 1]))
-                if let merge = merges[key], merge.rank < bestRank {
-                    bestRank = merge.rank
-                    bestIndex = i
-                    bestMerged = merge.merged
-                }
+        let n = symbols.count
+        var next = Array(1...max(n, 1)), previous = Array(-1..<max(n - 1, 0))
+        var alive = [Bool](repeating: true, count: n)
+        var queue = Heap<Bigram>()
+        func consider(_ left: Int) {
+            guard left >= 0, left < n, next[left] < n else { return }
+            let right = next[left]
+            if let merge = merges[Self.pairKey(symbols[left], symbols[right])] {
+                queue.insert(Bigram(rank: merge.rank, left: left, leftID: symbols[left], rightID: symbols[right]))
             }
-            if bestIndex < 0 { break }
-            symbols[bestIndex] = bestMerged
-            symbols.remove(at: bestIndex + 1)
         }
-        output.append(contentsOf: symbols)
+        for i in 0..<max(n - 1, 0) { consider(i) }
+        while let bigram = queue.popMin() {
+            let left = bigram.left, right = next[left]
+            // Skip pairs that an earlier merge changed.
+            guard alive[left], right < n, symbols[left] == bigram.leftID, symbols[right] == bigram.rightID,
+                  let merge = merges[Self.pairKey(bigram.leftID, bigram.rightID)] else { continue }
+            symbols[left] = merge.merged
+            alive[right] = false
+            next[left] = next[right]
+            if next[right] < n { previous[next[right]] = left }
+            consider(previous[left])
+            consider(left)
+        }
+        for i in 0..<n where alive[i] && symbols[i] >= 0 { output.append(symbols[i]) }
     }
 
     /// The bytes token `id` stands for. Control tokens give their text only when `renderSpecial`.

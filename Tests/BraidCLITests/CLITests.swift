@@ -150,6 +150,12 @@ struct CLITests {
         try CLI.expectFailure(["generate", "-m", model, "-p", "x"] + arguments, mentioning: "must be")
     }
 
+    @Test func extremeLimits() throws {
+        let result = try CLI.run(["generate", "-m", model, "-p", "hi", "-n", "9223372036854775807", "--temperature", "0", "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        try CLI.expectFailure(["generate", "-m", model, "-p", "hi", "-c", "99999999"], mentioning: "exceeds the model's 64")
+    }
+
     @Test func unknownModelName() throws {
         try CLI.expectFailure(["generate", "-m", "no-such-model", "-p", "x"], mentioning: "no model file or manifest name 'no-such-model'")
     }

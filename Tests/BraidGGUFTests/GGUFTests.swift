@@ -138,6 +138,34 @@ struct GGUFBadInputTests {
         #expect(throws: GGUFError.unknownValueType(key: "k", type: 99)) { try open(bytes) }
     }
 
+    @Test("hostile sizes, nesting, duplicates and alignment are refused, not allocated")
+    func hostileFiles() throws {
+        var huge = GGUFWriter()
+        huge.addTensor("w", dimensions: [1 << 39, 1 << 23], type: .f32, bytes: [0, 0, 0, 0])
+        #expect(throws: GGUFError.invalidTensor(tensor: "w", reason: "dimensions [549755813888, 8388608] hold more data than the file")) {
+            try open(huge.serialized())
+        }
+        var deep = GGUFValue.int8(1)
+        for _ in 0..<20 { deep = .array([deep]) }
+        var nested = GGUFWriter()
+        nested.set("deep", deep)
+        #expect(throws: GGUFError.invalidValue(key: "deep", reason: "arrays nested deeper than 8")) { try open(nested.serialized()) }
+        var twice = GGUFWriter()
+        twice.set("k", .bool(true))
+        twice.set("j", .bool(false))
+        var twiceBytes = twice.serialized()
+        let second = 24 + (8 + 1 + 4 + 1) + 8  // after the header and the first entry: key "j"
+        twiceBytes[second] = UInt8(ascii: "k")
+        #expect(throws: GGUFError.duplicate("metadata key 'k'")) { try open(twiceBytes) }
+        var tensors = GGUFWriter()
+        tensors.addTensor("w", dimensions: [1], values: [1])
+        tensors.addTensor("w", dimensions: [1], values: [2])
+        #expect(throws: GGUFError.duplicate("tensor 'w'")) { try open(tensors.serialized()) }
+        var aligned = GGUFWriter()
+        aligned.set("general.alignment", .uint32(2))
+        #expect(throws: GGUFError.wrongValueType(key: "general.alignment", expected: "a power of two ≥ 4")) { try open(aligned.serialized()) }
+    }
+
     @Test func hugeCountsAreTruncationNotAllocation() throws {
         var bytes = good
         for i in 8..<16 { bytes[i] = 0xFF }  // tensor count 2⁶⁴ − 1

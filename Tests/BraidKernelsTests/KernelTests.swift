@@ -131,6 +131,23 @@ struct KernelTests {
             }
         }
     }
+
+    @Test("jobs with a different number of helpers each time never lose or repeat an index")
+    func poolVaryingHelpers() {
+        let pool = ComputePool()
+        var total = 0
+        let counts = [2, 100, 3, 1, 50, 7]
+        var sums = [Int](repeating: 0, count: 100)
+        for round in 0..<3000 {
+            let count = counts[round % counts.count]
+            sums.withUnsafeMutableBufferPointer { buffer in
+                let base = buffer.baseAddress
+                pool.forEach(count) { base![$0] += 1 }
+            }
+            total += count
+        }
+        #expect(sums.reduce(0, +) == total)
+    }
 }
 
 #if canImport(Glibc)

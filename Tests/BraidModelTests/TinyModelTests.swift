@@ -135,6 +135,16 @@ struct TinyModelBadInputTests {
         var other = Batch()
         other.append(1, position: 0, sequence: 3, wantsLogits: true)
         #expect(throws: ModelError.self) { try model.transformer.forward(other, cache: cache, pool: ComputePool()) }
+        // A gap would make attention read positions nobody wrote.
+        #expect(throws: ModelError.invalidBatch("position 2 of sequence 0 leaves a gap after its 0 positions")) {
+            try model.transformer.forward(Batch(tokens: [1], startPosition: 2), cache: cache, pool: ComputePool())
+        }
+        _ = try model.transformer.forward(Batch(tokens: [1, 2, 3], startPosition: 0), cache: cache, pool: ComputePool())
+        cache.truncate(sequence: 0, to: 1)
+        #expect(throws: ModelError.self) {
+            try model.transformer.forward(Batch(tokens: [9], startPosition: 2), cache: cache, pool: ComputePool())
+        }
+        _ = try model.transformer.forward(Batch(tokens: [9], startPosition: 1), cache: cache, pool: ComputePool())
     }
 
     @Test func invalidSamplingParameters() throws {
@@ -147,5 +157,12 @@ struct TinyModelBadInputTests {
         }
         #expect(throws: BraidError.self) { try model.generate(prompt: "hi", parameters: GenerationParameters(maxTokens: -1)) }
         #expect(throws: BraidError.emptyPrompt) { try model.generate(prompt: "", parameters: GenerationParameters()) }
+        // Limits far beyond the context neither overflow nor allocate: generation stops at the context.
+        let long = try model.generate(prompt: "hi", parameters: GenerationParameters(maxTokens: .max, sampling: .greedy))
+        #expect(long.promptTokens.count + long.tokens.count <= model.configuration.contextLength)
+        #expect(throws: BraidError.invalidParameter("context 100000 exceeds the model's 64")) {
+            try model.generate(prompt: "hi", parameters: GenerationParameters(contextLength: 100_000))
+        }
+        #expect(throws: BraidError.self) { try model.perplexity(of: "hello", context: 16) }
     }
 }
