@@ -49,7 +49,7 @@ let package = Package(
             dependencies: ["Braid", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // Tiny random models written as GGUF, for tests (not part of the Braid product).
-        .target(name: "BraidTestSupport", dependencies: ["BraidGGUF", "BraidKernels", "BraidTokenizer"]),
+        .target(name: "BraidTestSupport", dependencies: ["BraidGGUF", "BraidKernels", "BraidSampling", "BraidTokenizer"]),
         .testTarget(name: "BraidKernelsTests", dependencies: ["BraidKernels"]),
         .testTarget(name: "BraidGGUFTests", dependencies: ["BraidGGUF", "BraidKernels", "BraidTestSupport"]),
         .testTarget(name: "BraidTokenizerTests", dependencies: ["Braid", "BraidTokenizer", "BraidTestSupport"]),

@@ -121,7 +121,8 @@ extension LanguageModel {
             history.append(token)
             onText(stream.append(token))
             let position = history.count - 1
-            if generated.count == parameters.maxTokens || position + 1 > cache.capacity - 1 { break }
+            // Stop at the token limit, or when the next token would not fit in the context.
+            if generated.count == parameters.maxTokens || position + 1 >= cache.capacity { break }
             logits = try transformer.forward(Batch(tokens: [token], startPosition: position), cache: cache, pool: pool)
             decodedForwards += 1
         }

@@ -2,6 +2,7 @@
 // architecture and equivalence can be tested in milliseconds without downloading anything.
 import BraidGGUF
 import BraidKernels
+import BraidSampling
 import BraidTokenizer
 import Foundation
 
@@ -39,7 +40,7 @@ public struct TinyModel {
 
     /// The complete GGUF file.
     public func ggufBytes() -> [UInt8] {
-        var random = SplitMix(state: seed)
+        var random = RandomSource(seed: seed)
         var writer = GGUFWriter()
         let a = architecture
         writer.set("general.architecture", .string(a))
@@ -65,12 +66,12 @@ public struct TinyModel {
         let headDim = embedding / heads, q = heads * headDim, kv = kvHeads * headDim
         func matrix(_ name: String, rows: Int, columns: Int) {
             guard !omittedTensors.contains(name) else { return }
-            let values = (0..<rows * columns).map { _ in random.float() * 0.5 }
+            let values = (0..<rows * columns).map { _ in Float.random(in: -0.5...0.5, using: &random) }
             writer.addTensor(name, dimensions: [columns, rows], type: matrixType, bytes: Self.quantize(values, as: matrixType))
         }
         func vector(_ name: String, count: Int, around center: Float) {
             guard !omittedTensors.contains(name) else { return }
-            writer.addTensor(name, dimensions: [count], values: (0..<count).map { _ in center + random.float() * 0.1 })
+            writer.addTensor(name, dimensions: [count], values: (0..<count).map { _ in center + Float.random(in: -0.1...0.1, using: &random) })
         }
         matrix("token_embd.weight", rows: vocabularySize, columns: embedding)
         vector("output_norm.weight", count: embedding, around: 1)
@@ -127,17 +128,4 @@ public struct TinyModel {
             return values.withUnsafeBytes { Array($0) }
         }
     }
-}
-
-/// A small deterministic generator for weights.
-struct SplitMix {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func float() -> Float { Float(next() >> 40) / Float(1 << 24) * 2 - 1 }
 }
