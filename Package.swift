@@ -3,6 +3,7 @@
 //
 // Modules, lowest layer first (dependencies flow one way):
 //   CBLAS          system library: OpenBLAS (Linux) — cblas_sgemm for prompt processing
+//   BraidCPU       a C header: which SIMD instruction sets the build's compiler flags enable
 //   BraidKernels   numeric kernels: half floats, ggml block dequantization, BLAS, norms, RoPE, pool
 //   BraidGGUF      the GGUF file format: header, metadata, tensor table, memory-mapped data
 //   BraidTokenizer byte-level BPE from GGUF metadata, pre-tokenizers, streaming detokenizer
@@ -29,9 +30,11 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]
         ),
+        // Header only: tells Swift code which instruction sets the compiler flags turned on.
+        .systemLibrary(name: "BraidCPU"),
         .target(
             name: "BraidKernels",
-            dependencies: [.target(name: "CBLAS", condition: .when(platforms: [.linux]))]
+            dependencies: ["BraidCPU", .target(name: "CBLAS", condition: .when(platforms: [.linux]))]
         ),
         .target(name: "BraidGGUF", dependencies: ["BraidKernels"]),
         .target(

@@ -3,6 +3,7 @@
 // like ggml's, workers spin briefly on a job counter before they sleep, and iterations are handed
 // out through an atomic counter so a slow thread never holds the others up.
 import Synchronization
+import BraidCPU
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -70,16 +71,20 @@ final class WorkerThreads: @unchecked Sendable {  // shared state is ordered by 
     /// Where idle workers sleep; heap-allocated so its address never moves.
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let wake = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
-    private var sleepers = 0  // guarded by `mutex`
+    /// Workers asleep or about to be (changed under `mutex`; read by callers without it).
+    private let sleepers = Atomic<Int>(0)
 
-    /// Spins (each a `sched_yield`) before an idle worker sleeps: a few milliseconds, enough to
+    /// Busy spins (with a pause hint) before an idle worker starts yielding its core: tens of
+    /// microseconds, the gap between two matrix products of a decode step.
+    private static let busySpins = 4_000
+    /// Spins that each `sched_yield` before an idle worker sleeps: a few milliseconds, enough to
     /// bridge the serial gaps of a forward pass and of sampling between decode steps.
     private static let spinsBeforeSleep = 20_000
 
     private init() {
         pthread_mutex_init(mutex, nil)
         pthread_cond_init(wake, nil)
-        BLAS.useSingleThread()
+        BLAS.prepare()
     }
 
     private func startWorkers(_ requested: Int) {
@@ -109,12 +114,20 @@ final class WorkerThreads: @unchecked Sendable {  // shared state is ordered by 
                 nextIteration.store(0, ordering: .relaxed)
                 unfinished.store(helpers, ordering: .relaxed)
                 let jobNumber = (ticket.load(ordering: .relaxed) >> 16) + 1
-                ticket.store(jobNumber << 16 | helpers, ordering: .releasing)
-                pthread_mutex_lock(mutex)
-                if sleepers > 0 { pthread_cond_broadcast(wake) }
-                pthread_mutex_unlock(mutex)
+                // Sequentially consistent with the sleepers' count: either this sees a worker that
+                // is going to sleep, or that worker sees the new ticket.
+                ticket.store(jobNumber << 16 | helpers, ordering: .sequentiallyConsistent)
+                if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
+                    pthread_mutex_lock(mutex)
+                    pthread_cond_broadcast(wake)
+                    pthread_mutex_unlock(mutex)
+                }
                 work(body)
-                while unfinished.load(ordering: .acquiring) > 0 { sched_yield() }
+                var spins = 0
+                while unfinished.load(ordering: .acquiring) > 0 {
+                    spins += 1
+                    if spins < Self.busySpins { Self.pause() } else { sched_yield() }
+                }
                 job = nil
             }
         }
@@ -143,14 +156,17 @@ final class WorkerThreads: @unchecked Sendable {  // shared state is ordered by 
             var spins = 0
             while current == seen {
                 spins += 1
-                if spins < Self.spinsBeforeSleep {
+                if spins < Self.busySpins {
+                    Self.pause()
+                } else if spins < Self.spinsBeforeSleep {
                     sched_yield()
                 } else {
                     pthread_mutex_lock(mutex)
-                    sleepers += 1
-                    while ticket.load(ordering: .acquiring) == seen { pthread_cond_wait(wake, mutex) }
-                    sleepers -= 1
+                    sleepers.add(1, ordering: .sequentiallyConsistent)
+                    while ticket.load(ordering: .sequentiallyConsistent) == seen { pthread_cond_wait(wake, mutex) }
+                    sleepers.subtract(1, ordering: .relaxed)
                     pthread_mutex_unlock(mutex)
+                    spins = 0
                 }
                 current = ticket.load(ordering: .acquiring)
             }
@@ -161,6 +177,12 @@ final class WorkerThreads: @unchecked Sendable {  // shared state is ordered by 
             }
         }
     }
+}
+
+extension WorkerThreads {
+    /// Tells the CPU this thread is spinning, so a sibling hyperthread gets the cycles.
+    @inline(__always)
+    static func pause() { braid_spin_pause() }
 }
 
 #if os(Linux)

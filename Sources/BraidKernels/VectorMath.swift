@@ -46,6 +46,12 @@ public enum VectorMath {
         }
     }
 
+    /// x *= s over `count` floats.
+    @inlinable
+    public static func scale(_ x: UnsafeMutablePointer<Float>, by s: Float, count: Int) {
+        for i in 0..<count { x[i] *= s }
+    }
+
     /// out = x / sqrt(mean(x²) + epsilon) ⊙ weight (RMSNorm, Zhang & Sennrich 2019).
     public static func rmsNorm(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, epsilon: Float,
                                into out: UnsafeMutablePointer<Float>, count: Int) {
@@ -57,9 +63,17 @@ public enum VectorMath {
 
     /// gate[i] = silu(gate[i]) · up[i], the SwiGLU activation (Shazeer 2020).
     public static func swiGLU(gate: UnsafeMutablePointer<Float>, up: UnsafePointer<Float>, count: Int) {
-        for i in 0..<count {
-            let g = gate[i]
-            gate[i] = g / (1 + _exp(-g)) * up[i]
+        let g = UnsafeMutableRawPointer(gate), u = UnsafeRawPointer(up)
+        var i = 0
+        while i + 8 <= count {
+            let x = g.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
+            let y = x / (1 + exp(-x)) * u.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
+            g.storeBytes(of: y, toByteOffset: 4 * i, as: SIMD8<Float>.self)
+            i += 8
+        }
+        while i < count {
+            gate[i] = gate[i] / (1 + expf(-gate[i])) * up[i]
+            i += 1
         }
     }
 
@@ -67,16 +81,53 @@ public enum VectorMath {
     public static func softmax(_ x: UnsafeMutablePointer<Float>, count: Int) {
         var maximum = -Float.infinity
         for i in 0..<count { maximum = max(maximum, x[i]) }
-        var sum: Float = 0
-        for i in 0..<count {
-            let e = _exp(x[i] - maximum)
-            x[i] = e
-            sum += e
-        }
+        let sum = exponentiate(x, subtracting: maximum, count: count)
         let inverse = 1 / sum
         for i in 0..<count { x[i] *= inverse }
     }
 
-    @usableFromInline
-    static func _exp(_ x: Float) -> Float { expf(x) }
+    /// x[i] = e^(x[i] − shift) in place; returns Σ of the results.
+    @discardableResult
+    public static func exponentiate(_ x: UnsafeMutablePointer<Float>, subtracting shift: Float, count: Int) -> Float {
+        let raw = UnsafeMutableRawPointer(x)
+        var sums = SIMD8<Float>()
+        var i = 0
+        while i + 8 <= count {
+            let e = exp(raw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self) - shift)
+            raw.storeBytes(of: e, toByteOffset: 4 * i, as: SIMD8<Float>.self)
+            sums += e
+            i += 8
+        }
+        var sum = sums.sum()
+        while i < count {
+            x[i] = expf(x[i] - shift)
+            sum += x[i]
+            i += 1
+        }
+        return sum
+    }
+
+    /// e^x lane by lane, within 2 ulp of `expf` (Cephes' method: x = n·ln2 + r with |r| ≤ ln2/2,
+    /// a degree-6 polynomial for e^r, then 2ⁿ through the exponent bits). −∞ and anything below
+    /// −87.3 give 0; +∞ and anything above 88.7 give +∞.
+    @inlinable
+    public static func exp(_ x: SIMD8<Float>) -> SIMD8<Float> {
+        let low = SIMD8<Float>(repeating: -87.33654), high = SIMD8<Float>(repeating: 88.72283)
+        let clamped = x.replacing(with: low, where: x .< low).replacing(with: high, where: x .> high)
+        // n = round(x·log2 e) by the 1.5·2²³ trick: the sum's low mantissa bits hold n.
+        let shifted = clamped * 1.442695041 + 12582912
+        let n = shifted - 12582912
+        // r = x − n·ln2 in two steps (ln2 = 0.693359375 − 2.12194440e-4), exact enough in Float.
+        let r = clamped - n * 0.693359375 + n * 2.12194440e-4
+        var p = SIMD8<Float>(repeating: 1.9875691500e-4)
+        p = p * r + 1.3981999507e-3
+        p = p * r + 8.3334519073e-3
+        p = p * r + 4.1665795894e-2
+        p = p * r + 1.6666665459e-1
+        p = p * r + 5.0000001201e-1
+        let er = p * (r * r) + r + 1
+        let integer = unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- 0x4B40_0000
+        let scale = unsafeBitCast((integer &+ 127) &<< 23, to: SIMD8<Float>.self)
+        return (er * scale).replacing(with: 0, where: x .< low).replacing(with: .infinity, where: x .> high)
+    }
 }

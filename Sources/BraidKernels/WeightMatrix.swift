@@ -33,12 +33,120 @@ public struct WeightMatrix: @unchecked Sendable {
         type.dequantize(data + row * rowBytes, into: destination, count: columns)
     }
 
-    /// Rows per tile: enough to amortize a BLAS call, small enough to stay in cache.
+    /// Rows per tile of the sgemm path: enough to amortize a BLAS call, small enough to stay in cache.
     static let tileRows = 64
 
+    /// Most activation rows the integer kernels take; larger batches (prompt processing) go to
+    /// sgemm over dequantized tiles, which does more arithmetic per weight byte.
+    public static let smallBatchLimit = 16
+
+    /// Whether batches of `n` rows run on the integer kernels for this matrix's type.
+    func usesIntegerKernels(rows n: Int) -> Bool {
+        n <= Self.smallBatchLimit && type.blockSize >= QuantizedActivations.groupSize
+    }
+
     /// y[n × rows] = x[n × columns] · Wᵀ — every activation row times every weight row.
-    /// Work is split over `pool` by tiles of weight rows, so each weight is read once per call.
-    public func multiply(_ x: UnsafePointer<Float>, count n: Int, into y: UnsafeMutablePointer<Float>, pool: ComputePool) {
+    /// Work is split over `pool` by weight rows, so each weight is read once per call.
+    public func multiply(_ x: UnsafePointer<Float>, count n: Int, into y: UnsafeMutablePointer<Float>, pool: ComputePool,
+                         path: KernelPath = .preferred) {
+        Self.multiply([self], into: [y], input: x, count: n, pool: pool, path: path)
+    }
+
+    /// Several products of one input, `outputs[m] = x · matrices[m]ᵀ`, in one parallel loop: the
+    /// activations are quantized once and the threads meet once (for q/k/v, gate/up).
+    public static func multiply(_ matrices: [WeightMatrix], into outputs: [UnsafeMutablePointer<Float>], input x: UnsafePointer<Float>,
+                                count n: Int, pool: ComputePool, path: KernelPath = .preferred) {
+        precondition(matrices.count == outputs.count, "one output per matrix")
+        var small: [(matrix: WeightMatrix, output: UnsafeMutablePointer<Float>)] = []
+        for (matrix, output) in zip(matrices, outputs) {
+            if matrix.usesIntegerKernels(rows: n) {
+                small.append((matrix, output))
+            } else {
+                matrix.multiplyByTiles(x, count: n, into: output, pool: pool)
+            }
+        }
+        guard let first = small.first else { return }
+        let activations = QuantizedActivations()
+        activations.quantize(x, rows: n, columns: first.matrix.columns)
+        multiplySmallBatch(small, activations: activations, pool: pool, path: path)
+    }
+
+    /// The integer kernels over all rows of `products`, split into tasks of a few weight rows.
+    static func multiplySmallBatch(_ products: [(matrix: WeightMatrix, output: UnsafeMutablePointer<Float>)],
+                                   activations: QuantizedActivations, pool: ComputePool, path: KernelPath) {
+        let totalRows = products.reduce(0) { $0 + $1.matrix.rows }
+        let rowsPerTask = max(4, totalRows / (pool.threadCount * 16))
+        var tasks: [(product: Int, start: Int, end: Int)] = []
+        for (index, product) in products.enumerated() {
+            precondition(product.matrix.columns == activations.columns, "every matrix of a fused product reads the same input")
+            for start in stride(from: 0, to: product.matrix.rows, by: rowsPerTask) {
+                tasks.append((index, start, min(product.matrix.rows, start + rowsPerTask)))
+            }
+        }
+        let view = activations.rowsView
+        pool.forEach(tasks.count) { t in
+            let task = tasks[t], product = products[task.product]
+            product.matrix.integerRows(task.start..<task.end, activations: view, into: product.output, path: path)
+        }
+    }
+
+    /// Rows `range` of y = x̂ · Wᵀ with the integer kernels.
+    func integerRows(_ range: Range<Int>, activations: QuantizedRows, into y: UnsafeMutablePointer<Float>, path: KernelPath) {
+        switch type {
+        case .q4_0: integerRows(Q4_0Format.self, range, activations, y, path)
+        case .q4_1: integerRows(Q4_1Format.self, range, activations, y, path)
+        case .q5_0: integerRows(Q5_0Format.self, range, activations, y, path)
+        case .q5_1: integerRows(Q5_1Format.self, range, activations, y, path)
+        case .q8_0: integerRows(Q8_0Format.self, range, activations, y, path)
+        case .q4_K: integerRows(Q4_KFormat.self, range, activations, y, path)
+        case .q5_K: integerRows(Q5_KFormat.self, range, activations, y, path)
+        case .q6_K: integerRows(Q6_KFormat.self, range, activations, y, path)
+        case .f32, .f16, .bf16: preconditionFailure("float matrices take the tile path")
+        }
+    }
+
+    private func integerRows<F: IntegerDotFormat>(_ format: F.Type, _ range: Range<Int>, _ activations: QuantizedRows,
+                                                  _ y: UnsafeMutablePointer<Float>, _ path: KernelPath) {
+        let blocks = columns / (F.groupsPerBlock * QuantizedActivations.groupSize), n = activations.rows
+        let rowBytes = blocks * F.blockBytes, rows = rows
+        #if arch(x86_64)
+        if n == 1 && path == .avx2 {
+            var r = range.lowerBound
+            while r + 1 < range.upperBound {
+                (y[r], y[r + 1]) = IntegerDot.dotTwoWeightRowsAVX2(format, weights: data + r * rowBytes, data + (r + 1) * rowBytes,
+                                                                  groups: blocks * F.groupsPerBlock, activations: activations, row: 0)
+                r += 2
+            }
+            if r < range.upperBound {
+                y[r] = IntegerDot.dot(format, path: path, weights: data + r * rowBytes, blocks: blocks, activations: activations,
+                                      firstRow: 0, rowCount: 1)[0]
+            }
+            return
+        }
+        #endif
+        if n == 1 {
+            for r in range {
+                y[r] = IntegerDot.dot(format, path: path, weights: data + r * rowBytes, blocks: blocks, activations: activations,
+                                      firstRow: 0, rowCount: 1)[0]
+            }
+            return
+        }
+        for r in range {
+            let row = data + r * rowBytes
+            var first = 0
+            while first < n {
+                let count = min(IntegerDot.rowsPerPass, n - first)
+                let dots = IntegerDot.dot(format, path: path, weights: row, blocks: blocks, activations: activations,
+                                          firstRow: first, rowCount: count)
+                for i in 0..<count { y[(first + i) * rows + r] = dots[i] }
+                first += count
+            }
+        }
+    }
+
+    /// y = x · Wᵀ over tiles of weight rows: float dot products for one activation row, sgemm on
+    /// a dequantized tile for several.
+    func multiplyByTiles(_ x: UnsafePointer<Float>, count n: Int, into y: UnsafeMutablePointer<Float>, pool: ComputePool) {
         let tiles = (rows + Self.tileRows - 1) / Self.tileRows
         let columns = columns, rows = rows
         if type == .f32 && n > 1 {

@@ -71,9 +71,8 @@ public final class TransformerModel: Sendable {
             layer.attentionNorm.withUnsafeBufferPointer { w in
                 for i in 0..<n { VectorMath.rmsNorm(x + i * d, weight: w.baseAddress!, epsilon: c.rmsEpsilon, into: h + i * d, count: d) }
             }
-            layer.query.multiply(h, count: n, into: buffers.query, pool: pool)
-            layer.key.multiply(h, count: n, into: buffers.key, pool: pool)
-            layer.value.multiply(h, count: n, into: buffers.value, pool: pool)
+            WeightMatrix.multiply([layer.query, layer.key, layer.value], into: [buffers.query, buffers.key, buffers.value],
+                                  input: h, count: n, pool: pool)
             Self.addBias(layer.queryBias, to: buffers.query, rows: n, width: qDim)
             Self.addBias(layer.keyBias, to: buffers.key, rows: n, width: kvDim)
             Self.addBias(layer.valueBias, to: buffers.value, rows: n, width: kvDim)
@@ -93,8 +92,7 @@ public final class TransformerModel: Sendable {
             layer.feedForwardNorm.withUnsafeBufferPointer { w in
                 for i in 0..<n { VectorMath.rmsNorm(x + i * d, weight: w.baseAddress!, epsilon: c.rmsEpsilon, into: h + i * d, count: d) }
             }
-            layer.gate.multiply(h, count: n, into: buffers.gate, pool: pool)
-            layer.up.multiply(h, count: n, into: buffers.up, pool: pool)
+            WeightMatrix.multiply([layer.gate, layer.up], into: [buffers.gate, buffers.up], input: h, count: n, pool: pool)
             VectorMath.swiGLU(gate: buffers.gate, up: buffers.up, count: n * ff)
             layer.down.multiply(buffers.gate, count: n, into: h, pool: pool)
             for i in 0..<n * d { x[i] += h[i] }
@@ -155,39 +153,57 @@ public final class TransformerModel: Sendable {
 
     /// Causal attention: each token's query heads attend to the cached keys and values of its
     /// own sequence at positions 0…its position. Grouped-query: query head h reads KV head
-    /// h / (headCount / kvHeadCount). Scores are softmaxed in full per (token, head).
+    /// h / (headCount / kvHeadCount). Consecutive tokens of one sequence go through together, in
+    /// tiles, with the query heads that share a KV head; tiles × KV heads are the parallel tasks.
     private func attend(batch: Batch, layer: Int, cache: KVCache, query: UnsafeMutablePointer<Float>,
                         into output: UnsafeMutablePointer<Float>, pool: ComputePool) {
         let c = configuration
         let headDim = c.headDimension, qDim = c.queryDimension, kvDim = c.kvDimension
         let group = c.headCount / c.kvHeadCount
         let scale = 1 / Float(headDim).squareRoot()
-        let tasks = batch.count * c.headCount
-        let maxLength = (batch.positions.max() ?? 0) + 1
+        let tiles = Self.attentionTiles(batch, maxTokens: max(1, 64 / group))
         let query = UncheckedPointer(query), output = UncheckedPointer(output)
-        pool.forEach(min(tasks, pool.threadCount * 8)) { worker in
-            let scores = UnsafeMutablePointer<Float>.allocate(capacity: maxLength)
-            defer { scores.deallocate() }
-            var task = worker
-            while task < tasks {
-                defer { task += pool.threadCount * 8 }
-                let i = task / c.headCount, head = task % c.headCount
-                let kvHead = head / group
-                let length = batch.positions[i] + 1
-                let keys = cache.keys(layer: layer, sequence: batch.sequences[i]) + kvHead * headDim
-                let values = cache.values(layer: layer, sequence: batch.sequences[i]) + kvHead * headDim
-                let q = query.pointer + i * qDim + head * headDim
-                for t in 0..<length {
-                    scores[t] = VectorMath.dot(q, keys + t * kvDim, count: headDim) * scale
-                }
-                VectorMath.softmax(scores, count: length)
-                let out = output.pointer + i * qDim + head * headDim
-                out.initialize(repeating: 0, count: headDim)
-                for t in 0..<length {
-                    VectorMath.addScaled(values + t * kvDim, scale: scores[t], into: out, count: headDim)
+        pool.forEach(tiles.count * c.kvHeadCount) { task in
+            let tile = tiles[task / c.kvHeadCount], kvHead = task % c.kvHeadCount
+            let rows = tile.count * group
+            let queries = UnsafeMutablePointer<Float>.allocate(capacity: rows * headDim)
+            let results = UnsafeMutablePointer<Float>.allocate(capacity: rows * headDim)
+            let limits = UnsafeMutablePointer<Int>.allocate(capacity: rows)
+            defer {
+                queries.deallocate()
+                results.deallocate()
+                limits.deallocate()
+            }
+            // Rows ordered (token, head of the group): gather the queries, attend, scatter back.
+            for t in 0..<tile.count {
+                let i = tile.first + t
+                for h in 0..<group {
+                    (queries + (t * group + h) * headDim).update(from: query.pointer + i * qDim + (kvHead * group + h) * headDim, count: headDim)
+                    limits[t * group + h] = batch.positions[i]
                 }
             }
+            Attention.attend(queries: queries, rows: rows, limits: limits, headDimension: headDim,
+                             keys: cache.keys(layer: layer, sequence: tile.sequence) + kvHead * headDim,
+                             values: cache.values(layer: layer, sequence: tile.sequence) + kvHead * headDim,
+                             stride: kvDim, scale: scale, into: results, outputStride: headDim, scratch: AttentionScratch())
+            for t in 0..<tile.count {
+                let i = tile.first + t
+                (output.pointer + i * qDim + kvHead * group * headDim).update(from: results + t * group * headDim, count: group * headDim)
+            }
         }
+    }
+
+    /// Runs of consecutive batch rows of one sequence, at most `maxTokens` long.
+    static func attentionTiles(_ batch: Batch, maxTokens: Int) -> [(sequence: Int, first: Int, count: Int)] {
+        var tiles: [(sequence: Int, first: Int, count: Int)] = []
+        for i in 0..<batch.count {
+            if let last = tiles.last, last.sequence == batch.sequences[i], last.count < maxTokens {
+                tiles[tiles.count - 1].count += 1
+            } else {
+                tiles.append((batch.sequences[i], i, 1))
+            }
+        }
+        return tiles
     }
 }
 

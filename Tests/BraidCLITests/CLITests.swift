@@ -93,6 +93,42 @@ struct CLITests {
         #expect(object["chunks"] as? Int == tokenCount / 16)
     }
 
+    @Test func benchJSON() throws {
+        let result = try CLI.run(["bench", "-m", model, "-p", "20", "-n", "6", "-r", "2", "--threads", "2", "--batch", "1,2", "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        #expect(object["p"] as? Int == 20)
+        #expect(object["n"] as? Int == 6)
+        #expect(object["reps"] as? Int == 2)
+        #expect(object["threads"] as? Int ?? 0 >= 1)
+        #expect(object["model"] as? String != nil)
+        for key in ["model_bytes", "kv_cache_bytes", "peak_rss_bytes"] {
+            #expect(object[key] as? Int ?? 0 > 0, "\(key)")
+        }
+        func expectStatistics(_ value: Any?, _ label: String) {
+            let statistics = value as? [String: Double] ?? [:]
+            for key in ["median", "min", "max"] {
+                #expect(statistics[key] ?? 0 > 0, "\(label).\(key)")
+            }
+            #expect(statistics["min"] ?? 0 <= statistics["median"] ?? 0 && statistics["median"] ?? 0 <= statistics["max"] ?? 0, "\(label)")
+        }
+        expectStatistics(object["prompt_tokens_per_s"], "prompt_tokens_per_s")
+        expectStatistics(object["decode_tokens_per_s"], "decode_tokens_per_s")
+        let batched = try #require(object["batched"] as? [[String: Any]])
+        #expect(batched.map { $0["batch"] as? Int } == [1, 2])
+        for row in batched {
+            expectStatistics(row["tokens_per_s"], "tokens_per_s")
+            expectStatistics(row["ms_per_step"], "ms_per_step")
+            #expect(row["step_cost_vs_1"] as? Double ?? 0 > 0)
+        }
+    }
+
+    @Test func benchTable() throws {
+        let result = try CLI.run(["bench", "-m", model, "-p", "8", "-n", "2", "-r", "1"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("pp8") && result.stdout.contains("tg2") && result.stdout.contains("peak RSS"))
+    }
+
     // MARK: Bad input
 
     @Test func notGGUF() throws {
@@ -158,6 +194,15 @@ struct CLITests {
 
     @Test func unknownModelName() throws {
         try CLI.expectFailure(["generate", "-m", "no-such-model", "-p", "x"], mentioning: "no model file or manifest name 'no-such-model'")
+    }
+
+    @Test("bench: out-of-range counts", arguments: [
+        (["-p", "0"], "-p/--prompt-tokens must be ≥ 1"), (["-n", "0"], "-n/--gen-tokens must be ≥ 1"),
+        (["-r", "0"], "-r/--repetitions must be ≥ 1"), (["--batch", "0"], "--batch sizes must be ≥ 1"),
+        (["--batch", "2,x"], "--batch takes integers"), (["-p", "60", "-n", "10"], "must fit in the model's context of 64"),
+    ])
+    func badBench(arguments: [String], message: String) throws {
+        try CLI.expectFailure(["bench", "-m", model] + arguments, mentioning: message)
     }
 
     @Test func missingPerplexityFile() throws {

@@ -1,0 +1,121 @@
+// Causal attention for one KV head, the way FlashAttention does it (Dao et al. 2022) but on a
+// CPU: keys and values are read a chunk at a time, each query row keeps a running maximum m, a
+// running sum l and an unnormalized output o, and a chunk's scores s update them as
+//
+//   m' = max(m, max s);  o ← o·e^(m−m') + Σ e^(s−m')·v;  l ← l·e^(m−m') + Σ e^(s−m');  m ← m'
+//
+// so no row ever holds more than one chunk of scores, whatever the context length. Several
+// query rows (the query heads that share this KV head, for several tokens) go through each
+// chunk together: with enough rows the two products are sgemm calls, with few (decoding) they are
+// vector loops that read each key and value once for all rows.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Scratch memory for `Attention.attend`, reusable across calls on one thread.
+public final class AttentionScratch {
+    private(set) var scores: UnsafeMutablePointer<Float>
+    private(set) var output: UnsafeMutablePointer<Float>
+    private(set) var maxima: UnsafeMutablePointer<Float>
+    private(set) var sums: UnsafeMutablePointer<Float>
+    private var rowCapacity = 0, widthCapacity = 0
+
+    /// Empty scratch; it grows as calls need.
+    public init() {
+        scores = .allocate(capacity: 0)
+        output = .allocate(capacity: 0)
+        maxima = .allocate(capacity: 0)
+        sums = .allocate(capacity: 0)
+    }
+
+    deinit {
+        for p in [scores, output, maxima, sums] { p.deallocate() }
+    }
+
+    func reserve(rows: Int, headDimension: Int) {
+        guard rows > rowCapacity || headDimension > widthCapacity else { return }
+        for p in [scores, output, maxima, sums] { p.deallocate() }
+        rowCapacity = max(rows, rowCapacity)
+        widthCapacity = max(headDimension, widthCapacity)
+        scores = .allocate(capacity: rowCapacity * Attention.chunk)
+        output = .allocate(capacity: rowCapacity * widthCapacity)
+        maxima = .allocate(capacity: rowCapacity)
+        sums = .allocate(capacity: rowCapacity)
+    }
+}
+
+/// Causal scaled dot-product attention over a KV cache.
+public enum Attention {
+    /// Keys per chunk.
+    static let chunk = 128
+    /// Query rows from which the products go to sgemm.
+    static let blasRows = 16
+
+    /// `output[i] = softmax(scale · queries[i] · Kᵀ) · V` over keys `0...limits[i]` (row i's own
+    /// causal mask), for `rows` query rows of `headDimension` values (dense, row-major). Key and
+    /// value j are at `keys + j·stride` and `values + j·stride`; keys past the largest limit are
+    /// never read. Output row i goes to `output + i·outputStride`.
+    public static func attend(
+        queries: UnsafePointer<Float>, rows: Int, limits: UnsafePointer<Int>, headDimension d: Int,
+        keys: UnsafePointer<Float>, values: UnsafePointer<Float>, stride: Int, scale: Float,
+        into output: UnsafeMutablePointer<Float>, outputStride: Int, scratch: AttentionScratch
+    ) {
+        scratch.reserve(rows: rows, headDimension: d)
+        let scores = scratch.scores, o = scratch.output, m = scratch.maxima, l = scratch.sums
+        o.initialize(repeating: 0, count: rows * d)
+        m.initialize(repeating: -.infinity, count: rows)
+        l.initialize(repeating: 0, count: rows)
+        var keyCount = 0
+        for i in 0..<rows { keyCount = max(keyCount, limits[i] + 1) }
+        let useBLAS = rows >= blasRows
+
+        for start in Swift.stride(from: 0, to: keyCount, by: chunk) {
+            let width = min(chunk, keyCount - start)
+            let k = keys + start * stride, v = values + start * stride
+            // Scores of the chunk, scaled.
+            if useBLAS {
+                BLAS.multiplyTransposed(queries, k, into: scores, m: rows, n: width, k: d, lda: d, ldb: stride, ldc: chunk)
+            } else {
+                for j in 0..<width {
+                    for i in 0..<rows { scores[i * chunk + j] = VectorMath.dot(queries + i * d, k + j * stride, count: d) }
+                }
+            }
+            // Online softmax: mask, rescale the running output, exponentiate.
+            for i in 0..<rows {
+                let row = scores + i * chunk
+                let visible = min(width, limits[i] + 1 - start)  // keys of this chunk row i may see
+                guard visible > 0 else {
+                    row.initialize(repeating: 0, count: width)
+                    continue
+                }
+                var chunkMax = -Float.infinity
+                for j in 0..<visible {
+                    row[j] *= scale
+                    chunkMax = max(chunkMax, row[j])
+                }
+                let newMax = max(m[i], chunkMax)
+                let correction = m[i] == -.infinity ? 0 : expf(m[i] - newMax)
+                l[i] = l[i] * correction + VectorMath.exponentiate(row, subtracting: newMax, count: visible)
+                if visible < width { (row + visible).initialize(repeating: 0, count: width - visible) }
+                m[i] = newMax
+                if correction != 1 { VectorMath.scale(o + i * d, by: correction, count: d) }
+            }
+            // Weighted values.
+            if useBLAS {
+                BLAS.multiply(scores, v, into: o, m: rows, n: d, k: width, lda: chunk, ldb: stride, ldc: d, accumulate: true)
+            } else {
+                for j in 0..<width {
+                    for i in 0..<rows where scores[i * chunk + j] != 0 {
+                        VectorMath.addScaled(v + j * stride, scale: scores[i * chunk + j], into: o + i * d, count: d)
+                    }
+                }
+            }
+        }
+        for i in 0..<rows {
+            let inverse = l[i] > 0 ? 1 / l[i] : 0
+            for c in 0..<d { output[i * outputStride + c] = o[i * d + c] * inverse }
+        }
+    }
+}

@@ -1,0 +1,131 @@
+// Activations in the form the integer dot kernels read: every group of 32 values of a row is
+// stored as int16 with one Float scale, q = round(x / d) with d = max|x| / 32767, plus the exact
+// Float sum of the group (for formats whose weights carry an offset, w = scale·q + offset).
+//
+// Error bound: |x − d·q| ≤ d/2 = max|x| / 65534 per value, so a dot product with weights w is off
+// by at most Σ|wᵢ|·maxⱼ|xⱼ| / 65534 over each group — a relative error near 1.5e-5, three orders
+// below ggml's 8-bit activations (max|x| / 254), and small enough that Braid's logits still match
+// an exact float64 forward pass to 1e-3 (the golden tests check it).
+#if arch(x86_64)
+import _Builtin_intrinsics.intel
+#endif
+
+/// Rows of activations quantized to int16 per group of 32 values.
+public final class QuantizedActivations: @unchecked Sendable {  // written before, read during a parallel loop
+    /// Values per group.
+    public static let groupSize = 32
+    /// Rows held.
+    public private(set) var rows = 0
+    /// Values per row (a multiple of 32).
+    public private(set) var columns = 0
+    /// `rows × columns` int16 values, 64-byte aligned.
+    private(set) var values: UnsafeMutablePointer<Int16>
+    /// `rows × columns/32` scales d.
+    private(set) var scales: UnsafeMutablePointer<Float>
+    /// `rows × columns/32` exact sums of each group's Float values.
+    private(set) var sums: UnsafeMutablePointer<Float>
+    private var capacity: Int
+
+    /// An empty buffer; it grows as `quantize` needs.
+    public init() {
+        capacity = 0
+        values = .allocate(capacity: 0)
+        scales = .allocate(capacity: 0)
+        sums = .allocate(capacity: 0)
+    }
+
+    deinit {
+        values.deallocate()
+        scales.deallocate()
+        sums.deallocate()
+    }
+
+    /// Groups per row.
+    public var groupsPerRow: Int { columns / Self.groupSize }
+
+    /// The current contents as plain pointers, for the kernels' inner loops (a class's stored
+    /// variables would be checked for exclusive access on every read).
+    var rowsView: QuantizedRows {
+        QuantizedRows(rows: rows, columns: columns, groupsPerRow: groupsPerRow, values: values, scales: scales, sums: sums)
+    }
+
+    /// Quantizes `rows` rows of `columns` Floats (row-major, `columns` a multiple of 32).
+    public func quantize(_ x: UnsafePointer<Float>, rows: Int, columns: Int) {
+        precondition(columns % Self.groupSize == 0, "activation rows must be whole groups of 32")
+        let count = rows * columns
+        if count > capacity {
+            values.deallocate()
+            scales.deallocate()
+            sums.deallocate()
+            capacity = count
+            let raw = UnsafeMutableRawPointer.allocate(byteCount: count * 2, alignment: 64)
+            values = raw.bindMemory(to: Int16.self, capacity: count)
+            scales = .allocate(capacity: count / Self.groupSize)
+            sums = .allocate(capacity: count / Self.groupSize)
+        }
+        self.rows = rows
+        self.columns = columns
+        for group in 0..<(count / Self.groupSize) {
+            let offset = group * Self.groupSize
+            #if arch(x86_64)
+            if KernelPath.compiledForAVX2 {
+                quantizeGroupAVX2(x + offset, group: group)
+                continue
+            }
+            #endif
+            quantizeGroup(x + offset, group: group)
+        }
+    }
+
+    /// One group, in plain Swift (vectorized by the compiler where it can).
+    @inline(__always)
+    private func quantizeGroup(_ x: UnsafePointer<Float>, group: Int) {
+        var largest: Float = 0, total: Float = 0
+        for i in 0..<Self.groupSize {
+            largest = max(largest, x[i].magnitude)
+            total += x[i]
+        }
+        let inverse: Float = largest > 0 ? 32767 / largest : 0
+        scales[group] = largest / 32767
+        sums[group] = total
+        let output = values + group * Self.groupSize
+        for i in 0..<Self.groupSize { output[i] = Int16((x[i] * inverse).rounded(.toNearestOrEven)) }
+    }
+
+    #if arch(x86_64)
+    /// One group with AVX2: the same numbers as `quantizeGroup` (cvtps2dq rounds to nearest even).
+    @inline(__always)
+    private func quantizeGroupAVX2(_ x: UnsafePointer<Float>, group: Int) {
+        let input = UnsafeRawPointer(x)
+        let v0 = input.loadUnaligned(as: SIMD8<Float>.self), v1 = input.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self)
+        let v2 = input.loadUnaligned(fromByteOffset: 64, as: SIMD8<Float>.self), v3 = input.loadUnaligned(fromByteOffset: 96, as: SIMD8<Float>.self)
+        let signBit = _mm256_set1_ps(-0.0)
+        let maxima = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(signBit, v0), _mm256_andnot_ps(signBit, v1)),
+                                   _mm256_max_ps(_mm256_andnot_ps(signBit, v2), _mm256_andnot_ps(signBit, v3)))
+        let total = (v0 + v1) + (v2 + v3)
+        let largest = maxima.max()
+        let inverse = _mm256_set1_ps(largest > 0 ? 32767 / largest : 0)
+        scales[group] = largest / 32767
+        sums[group] = total.sum()
+        let q0 = _mm256_cvtps_epi32(_mm256_mul_ps(v0, inverse)), q1 = _mm256_cvtps_epi32(_mm256_mul_ps(v1, inverse))
+        let q2 = _mm256_cvtps_epi32(_mm256_mul_ps(v2, inverse)), q3 = _mm256_cvtps_epi32(_mm256_mul_ps(v3, inverse))
+        // packs interleaves 128-bit lanes; the permute puts the four quarters back in order.
+        let order = _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7)
+        let low = _mm256_permutevar8x32_epi32(_mm256_packs_epi32(q0, q1), order)
+        let high = _mm256_permutevar8x32_epi32(_mm256_packs_epi32(q2, q3), order)
+        let output = UnsafeMutableRawPointer(values + group * Self.groupSize)
+        _mm256_storeu_si256(output.assumingMemoryBound(to: __m256i.self), low)
+        _mm256_storeu_si256((output + 32).assumingMemoryBound(to: __m256i.self), high)
+    }
+    #endif
+}
+
+/// A read-only view of `QuantizedActivations` for the kernels.
+struct QuantizedRows {
+    let rows: Int
+    let columns: Int
+    let groupsPerRow: Int
+    let values: UnsafePointer<Int16>
+    let scales: UnsafePointer<Float>
+    let sums: UnsafePointer<Float>
+}

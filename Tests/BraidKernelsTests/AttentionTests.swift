@@ -1,0 +1,62 @@
+// Chunked online-softmax attention and the vector exponential against plain references.
+@testable import BraidKernels
+import Foundation
+import Testing
+
+@Suite("Attention and exponential")
+struct AttentionTests {
+    @Test("vector exp is within 2 ulp of expf, 0 below −87.3, ∞ above 88.7")
+    func exponential() {
+        var worst: Float = 0
+        var x: Float = -87
+        while x < 88 {
+            let lanes = SIMD8<Float>((0..<8).map { x + Float($0) * 0.013 })
+            let got = VectorMath.exp(lanes)
+            for i in 0..<8 {
+                let expected = expf(lanes[i])
+                worst = max(worst, abs(got[i] - expected) / expected.ulp)
+            }
+            x += 0.37
+        }
+        #expect(worst <= 2, "worst error \(worst) ulp")
+        let special = VectorMath.exp(SIMD8(-.infinity, -100, -87.5, 0, 1, 89, .infinity, -0.0))
+        #expect(special[0] == 0 && special[1] == 0 && special[2] == 0 && special[3] == 1)
+        #expect(abs(special[4] - Float(M_E)) <= Float(M_E).ulp)
+        #expect(special[5] == .infinity && special[6] == .infinity && special[7] == 1)
+    }
+
+    /// Plain attention in Double: full scores, softmax, weighted sum.
+    func reference(_ q: [Float], rows: Int, limits: [Int], d: Int, keys: [Float], values: [Float], stride: Int, scale: Float) -> [Double] {
+        var out = [Double](repeating: 0, count: rows * d)
+        for i in 0..<rows {
+            let scores = (0...limits[i]).map { j in (0..<d).reduce(0.0) { $0 + Double(q[i * d + $1]) * Double(keys[j * stride + $1]) } * Double(scale) }
+            let top = scores.max() ?? 0
+            let weights = scores.map { Foundation.exp($0 - top) }
+            let total = weights.reduce(0, +)
+            for (j, w) in weights.enumerated() {
+                for c in 0..<d { out[i * d + c] += w / total * Double(values[j * stride + c]) }
+            }
+        }
+        return out
+    }
+
+    @Test("chunked online softmax equals full softmax: vector and sgemm paths, ragged limits, chunk edges",
+          arguments: [(rows: 3, keys: 1), (rows: 7, keys: 300), (rows: 16, keys: 128), (rows: 40, keys: 257)])
+    func attention(shape: (rows: Int, keys: Int)) {
+        var random = TestRandom(state: UInt64(shape.rows * 1000 + shape.keys))
+        let d = 64, stride = 3 * 64 + 5  // keys of one head spread through a wider cache row
+        let q = (0..<shape.rows * d).map { _ in random.float(-2...2) }
+        let keys = (0..<shape.keys * stride).map { _ in random.float(-2...2) }
+        let values = (0..<shape.keys * stride).map { _ in random.float(-1...1) }
+        // Causal limits as in a prompt tile: the last rows see every key, earlier ones fewer.
+        let limits = (0..<shape.rows).map { max(0, shape.keys - 1 - (shape.rows - 1 - $0) * 3) }
+        var out = [Float](repeating: .nan, count: shape.rows * d)
+        let scale = 1 / Float(d).squareRoot()
+        Attention.attend(queries: q, rows: shape.rows, limits: limits, headDimension: d, keys: keys, values: values,
+                         stride: stride, scale: scale, into: &out, outputStride: d, scratch: AttentionScratch())
+        let expected = reference(q, rows: shape.rows, limits: limits, d: d, keys: keys, values: values, stride: stride, scale: scale)
+        for i in 0..<out.count {
+            #expect(abs(Double(out[i]) - expected[i]) < 1e-5, "row \(i / d) column \(i % d)")
+        }
+    }
+}

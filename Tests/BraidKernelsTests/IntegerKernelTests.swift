@@ -1,0 +1,105 @@
+// The integer small-batch kernels (int16 activations × quantized weights) on both paths, against
+// a float64 product of the dequantized weights, with the error bound the quantization promises.
+@testable import BraidKernels
+import Testing
+
+@Suite("Integer kernels against the float64 reference")
+struct IntegerKernelTests {
+    static let quantizedTypes: [TensorType] = [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q5_K, .q6_K]
+
+    @Test("activations: each value within d/2, sums exact, zero groups stay zero")
+    func activationQuantization() {
+        var random = TestRandom(state: 11)
+        var x = (0..<96).map { _ in random.float(-3...3) }
+        for i in 32..<64 { x[i] = 0 }
+        x[70] = 1000  // an outlier only widens its own group's step
+        let q = QuantizedActivations()
+        q.quantize(x, rows: 1, columns: 96)
+        for group in 0..<3 {
+            let values = x[(32 * group)..<(32 * group + 32)]
+            let d = q.scales[group]
+            #expect(d == (values.map(abs).max() ?? 0) / 32767)
+            #expect(abs(Double(q.sums[group]) - values.reduce(0.0) { $0 + Double($1) }) < 1e-4)
+            for i in values.indices {
+                #expect(abs(Float(q.values[i]) * d - x[i]) <= d / 2 * 1.0001)
+            }
+        }
+        #expect((32..<64).allSatisfy { q.values[$0] == 0 })
+    }
+
+    @Test("every format, both paths, 1…16 rows, odd sizes: within the quantization bound",
+          arguments: quantizedTypes)
+    func multiply(type: TensorType) {
+        var random = TestRandom(state: 100 + UInt64(type.rawValue))
+        let shapes = [(rows: 1, blocks: 1), (rows: 3, blocks: 1), (rows: 67, blocks: 3)]  // a single block; rows not a multiple of threads
+        for shape in shapes {
+            let columns = shape.blocks * type.blockSize
+            let bytes = randomBlocks(type, blocks: shape.rows * shape.blocks, random: &random)
+            var dense = [Float](repeating: 0, count: shape.rows * columns)
+            bytes.withUnsafeBytes { raw in
+                dense.withUnsafeMutableBufferPointer { type.dequantize(raw.baseAddress!, into: $0.baseAddress!, count: shape.rows * columns) }
+            }
+            for n in [1, 2, 3, 4, 5, 8, 13, 16] {
+                let x = (0..<n * columns).map { _ in random.float(-2...2) }
+                for path in KernelPath.available {
+                    var y = [Float](repeating: .nan, count: n * shape.rows)
+                    bytes.withUnsafeBytes { raw in
+                        let matrix = WeightMatrix(type: type, rows: shape.rows, columns: columns, data: raw.baseAddress!)
+                        #expect(matrix.usesIntegerKernels(rows: n))
+                        matrix.multiply(x, count: n, into: &y, pool: ComputePool(), path: path)
+                    }
+                    for i in 0..<n {
+                        for r in 0..<shape.rows {
+                            var expected = 0.0, magnitude = 0.0, bound = 0.0
+                            for g in 0..<(columns / 32) {
+                                let range = (32 * g)..<(32 * g + 32)
+                                let largest = range.map { Double(abs(x[i * columns + $0])) }.max() ?? 0
+                                var weightSum = 0.0
+                                for c in range {
+                                    let w = Double(dense[r * columns + c]), v = Double(x[i * columns + c])
+                                    expected += w * v
+                                    magnitude += abs(w * v)
+                                    weightSum += abs(w)
+                                }
+                                bound += weightSum * largest / 65534
+                            }
+                            let error = abs(Double(y[i * shape.rows + r]) - expected)
+                            #expect(error <= bound + 1e-6 * magnitude + 1e-7,
+                                    "\(type) \(path) rows \(shape.rows) n \(n) [\(i), \(r)]: error \(error), bound \(bound)")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test("a fused product of several matrices equals separate products")
+    func fused() {
+        var random = TestRandom(state: 5)
+        let columns = 256, n = 3
+        let types: [TensorType] = [.q4_1, .q6_K, .f32]
+        let rows = [10, 7, 5]
+        let blobs = zip(types, rows).map { randomBlocks($0, blocks: $1 * columns / $0.blockSize, random: &random) }
+        let x = (0..<n * columns).map { _ in random.float() }
+        var separate = rows.map { [Float](repeating: 0, count: n * $0) }
+        var fused = separate
+        for (i, blob) in blobs.enumerated() {
+            blob.withUnsafeBytes { raw in
+                WeightMatrix(type: types[i], rows: rows[i], columns: columns, data: raw.baseAddress!)
+                    .multiply(x, count: n, into: &separate[i], pool: ComputePool())
+            }
+        }
+        let raws = blobs.map { blob in
+            let p = UnsafeMutableRawPointer.allocate(byteCount: blob.count, alignment: 64)
+            p.copyMemory(from: blob, byteCount: blob.count)
+            return p
+        }
+        defer { raws.forEach { $0.deallocate() } }
+        let outputs = rows.map { UnsafeMutablePointer<Float>.allocate(capacity: n * $0) }
+        defer { outputs.forEach { $0.deallocate() } }
+        let matrices = (0..<3).map { WeightMatrix(type: types[$0], rows: rows[$0], columns: columns, data: raws[$0]) }
+        WeightMatrix.multiply(matrices, into: outputs, input: x, count: n, pool: ComputePool())
+        for i in 0..<3 { fused[i] = Array(UnsafeBufferPointer(start: outputs[i], count: n * rows[i])) }
+        #expect(fused == separate)
+    }
+}
