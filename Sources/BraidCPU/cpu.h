@@ -1,17 +1,7 @@
-// What Swift code cannot say by itself about the CPU. The C macros below follow the flags given
-// to the Swift compiler (`-Xcc -march=x86-64-v3` turns on AVX2, FMA and F16C), so Swift code
-// learns them through this header; the calls fold to constants when optimized.
+// What Swift code cannot say by itself about the CPU: which vector instruction sets it and the
+// operating system support, and hints for spinning and prefetching.
 #ifndef BRAID_CPU_H
 #define BRAID_CPU_H
-
-/// 1 when AVX2, FMA and F16C code may be emitted (the fast x86-64 build), else 0.
-static inline int braid_compiled_for_avx2(void) {
-#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
-    return 1;
-#else
-    return 0;
-#endif
-}
 
 /// Tells the CPU the thread is spinning on a memory location (x86 `pause`, ARM `yield`).
 static inline void braid_spin_pause(void) {

@@ -1,51 +1,38 @@
-// Which implementation of the quantized kernels runs. The x86 intrinsics path is only fast when
-// the compiler may emit AVX2 (the fast build: `-Xswiftc -Xcc -Xswiftc -march=x86-64-v3`, see the
-// README); without those flags it still computes the same numbers, slowly, so the portable Swift
-// SIMD path is chosen instead. Both are always compiled on x86-64, so tests check both.
-import BraidCPU
-
+// Which implementation of the quantized kernels runs. The x86 intrinsics path exists only in
+// builds that target AVX2/FMA/F16C (the fast build: `swift build -c release $(tools/swift-flags)`,
+// see the README): the module BraidAVX2 is importable exactly then, and without those instruction
+// sets the intrinsics would not compile. The portable Swift SIMD path is always there, so the
+// fast build's tests check both.
 /// An implementation of the quantized matrix kernels.
 public enum KernelPath: String, Sendable, CaseIterable {
     /// Swift SIMD types only: runs on every CPU Swift targets (NEON on Apple Silicon).
     case portable
-    /// x86-64 AVX2/FMA/F16C intrinsics.
+    /// x86-64 AVX2/FMA/F16C intrinsics (fast builds only).
     case avx2
 
-    /// The fastest path this build supports: AVX2 when compiled for it, otherwise portable.
-    public static let preferred: KernelPath = {
-        #if arch(x86_64)
-        return braid_compiled_for_avx2() != 0 ? .avx2 : .portable
-        #else
-        return .portable
-        #endif
-    }()
+    /// The fastest path this build has: AVX2 when compiled for it, otherwise portable.
+    public static let preferred: KernelPath = compiledForAVX2 ? .avx2 : .portable
 
-    /// The paths that can run in this build (AVX2 only on x86-64).
-    public static var available: [KernelPath] {
-        #if arch(x86_64)
-        return [.portable, .avx2]
-        #else
-        return [.portable]
-        #endif
-    }
+    /// The paths that can run in this build.
+    public static var available: [KernelPath] { compiledForAVX2 ? [.portable, .avx2] : [.portable] }
 
-    /// Whether this build was compiled with the flags that make the AVX2 path fast.
+    /// Whether this build targets AVX2/FMA/F16C (and so has the AVX2 kernels).
     public static var compiledForAVX2: Bool {
-        #if arch(x86_64)
-        return braid_compiled_for_avx2() != 0
+        #if canImport(BraidAVX2)
+        return true
         #else
         return false
         #endif
     }
 }
 
-/// IEEE half bits → Float through the hardware conversion where Swift has `Float16` (one
-/// instruction with F16C or on ARM), else bit by bit.
+/// IEEE half bits → Float: one instruction where the hardware converts (F16C in the fast x86
+/// build, ARM), otherwise bit by bit (a library call for `Float16` would be slower).
 @inline(__always)
 func fastFloatFromHalf(_ bits: UInt16) -> Float {
-    #if os(macOS) && arch(x86_64)
-    return floatFromHalf(bits)
-    #else
+    #if canImport(BraidAVX2) || arch(arm64)
     return Float(Float16(bitPattern: bits))
+    #else
+    return floatFromHalf(bits)
     #endif
 }

@@ -6,7 +6,7 @@
 // by at most Σ|wᵢ|·maxⱼ|xⱼ| / 65534 over each group — a relative error near 1.5e-5, three orders
 // below ggml's 8-bit activations (max|x| / 254), and small enough that Braid's logits still match
 // an exact float64 forward pass to 1e-3 (the golden tests check it).
-#if arch(x86_64)
+#if canImport(BraidAVX2)
 import _Builtin_intrinsics.intel
 #endif
 
@@ -67,16 +67,15 @@ public final class QuantizedActivations: @unchecked Sendable {  // written befor
         self.columns = columns
         for group in 0..<(count / Self.groupSize) {
             let offset = group * Self.groupSize
-            #if arch(x86_64)
-            if KernelPath.compiledForAVX2 {
-                quantizeGroupAVX2(x + offset, group: group)
-                continue
-            }
-            #endif
+            #if canImport(BraidAVX2)
+            quantizeGroupAVX2(x + offset, group: group)
+            #else
             quantizeGroup(x + offset, group: group)
+            #endif
         }
     }
 
+    #if !canImport(BraidAVX2)
     /// One group, in plain Swift (vectorized by the compiler where it can).
     @inline(__always)
     private func quantizeGroup(_ x: UnsafePointer<Float>, group: Int) {
@@ -91,8 +90,7 @@ public final class QuantizedActivations: @unchecked Sendable {  // written befor
         let output = values + group * Self.groupSize
         for i in 0..<Self.groupSize { output[i] = Int16((x[i] * inverse).rounded(.toNearestOrEven)) }
     }
-
-    #if arch(x86_64)
+    #else
     /// One group with AVX2: the same numbers as `quantizeGroup` (cvtps2dq rounds to nearest even).
     @inline(__always)
     private func quantizeGroupAVX2(_ x: UnsafePointer<Float>, group: Int) {

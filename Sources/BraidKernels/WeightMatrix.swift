@@ -109,12 +109,12 @@ public struct WeightMatrix: @unchecked Sendable {
                                                   _ y: UnsafeMutablePointer<Float>, _ path: KernelPath) {
         let blocks = columns / (F.groupsPerBlock * QuantizedActivations.groupSize), n = activations.rows
         let rowBytes = blocks * F.blockBytes, rows = rows
-        #if arch(x86_64)
+        #if canImport(BraidAVX2)
         if n == 1 && path == .avx2 {
             var r = range.lowerBound
             while r + 1 < range.upperBound {
                 (y[r], y[r + 1]) = IntegerDot.dotTwoWeightRowsAVX2(format, weights: data + r * rowBytes, data + (r + 1) * rowBytes,
-                                                                  groups: blocks * F.groupsPerBlock, activations: activations, row: 0)
+                                                                  blocks: blocks, activations: activations, row: 0)
                 r += 2
             }
             if r < range.upperBound {

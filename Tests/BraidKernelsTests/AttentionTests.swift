@@ -1,5 +1,5 @@
 // Chunked online-softmax attention and the vector exponential against plain references.
-@testable import BraidKernels
+import BraidKernels
 import Foundation
 import Testing
 
