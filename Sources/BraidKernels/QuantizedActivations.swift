@@ -1,6 +1,8 @@
 // Activations in the form the integer dot kernels read: every group of 32 values of a row is
 // stored as int16 with one Float scale, q = round(x / d) with d = max|x| / 32767, plus the exact
 // Float sum of the group (for formats whose weights carry an offset, w = scale·q + offset).
+// Storage is group-major — group g of rows 0, 1, 2, … side by side — so a kernel that takes
+// several rows through one weight group finds them at fixed distances from one pointer.
 //
 // Error bound: |x − d·q| ≤ d/2 = max|x| / 65534 per value, so a dot product with weights w is off
 // by at most Σ|wᵢ|·maxⱼ|xⱼ| / 65534 over each group — a relative error near 1.5e-5, three orders
@@ -16,14 +18,19 @@ public final class QuantizedActivations: @unchecked Sendable {  // written befor
     public static let groupSize = 32
     /// Rows held.
     public private(set) var rows = 0
+    /// Rows laid out: `rows` rounded up to a multiple of 4 from 3 rows on, the extra rows all
+    /// zeros, so the kernels can take 3 rows as 4 and 5–7 as 8 rather than in more passes.
+    private(set) var paddedRows = 0
     /// Values per row (a multiple of 32).
     public private(set) var columns = 0
-    /// `rows × columns` int16 values, 64-byte aligned.
+    /// Int16 values, 64-byte aligned: group g of row r at `(g·paddedRows + r)·32`.
     private(set) var values: UnsafeMutablePointer<Int16>
-    /// `rows × columns/32` scales d.
+    /// Scales d: group g of row r at `g·paddedRows + r` (then `rowPadding` more, readable, unused).
     private(set) var scales: UnsafeMutablePointer<Float>
-    /// `rows × columns/32` exact sums of each group's Float values.
+    /// Exact sums of each group's Float values, laid out as `scales`.
     private(set) var sums: UnsafeMutablePointer<Float>
+    /// Extra readable entries after `scales` and `sums`, so a kernel may load 8 rows' worth at once.
+    static let rowPadding = 8
     private var capacity: Int
 
     /// An empty buffer; it grows as `quantize` needs.
@@ -46,13 +53,15 @@ public final class QuantizedActivations: @unchecked Sendable {  // written befor
     /// The current contents as plain pointers, for the kernels' inner loops (a class's stored
     /// variables would be checked for exclusive access on every read).
     var rowsView: QuantizedRows {
-        QuantizedRows(rows: rows, columns: columns, groupsPerRow: groupsPerRow, values: values, scales: scales, sums: sums)
+        QuantizedRows(rows: rows, paddedRows: paddedRows, columns: columns, groupsPerRow: groupsPerRow,
+                      values: values, scales: scales, sums: sums)
     }
 
     /// Quantizes `rows` rows of `columns` Floats (row-major, `columns` a multiple of 32).
     public func quantize(_ x: UnsafePointer<Float>, rows: Int, columns: Int) {
         precondition(columns % Self.groupSize == 0, "activation rows must be whole groups of 32")
-        let count = rows * columns
+        let paddedRows = rows <= 2 ? rows : (rows + 3) / 4 * 4
+        let count = paddedRows * columns, groups = columns / Self.groupSize
         if count > capacity {
             values.deallocate()
             scales.deallocate()
@@ -60,40 +69,53 @@ public final class QuantizedActivations: @unchecked Sendable {  // written befor
             capacity = count
             let raw = UnsafeMutableRawPointer.allocate(byteCount: count * 2, alignment: 64)
             values = raw.bindMemory(to: Int16.self, capacity: count)
-            scales = .allocate(capacity: count / Self.groupSize)
-            sums = .allocate(capacity: count / Self.groupSize)
+            scales = .allocate(capacity: count / Self.groupSize + Self.rowPadding)
+            sums = .allocate(capacity: count / Self.groupSize + Self.rowPadding)
+            scales.initialize(repeating: 0, count: count / Self.groupSize + Self.rowPadding)
+            sums.initialize(repeating: 0, count: count / Self.groupSize + Self.rowPadding)
         }
         self.rows = rows
+        self.paddedRows = paddedRows
         self.columns = columns
-        for group in 0..<(count / Self.groupSize) {
-            let offset = group * Self.groupSize
-            #if canImport(BraidAVX2)
-            quantizeGroupAVX2(x + offset, group: group)
-            #else
-            quantizeGroup(x + offset, group: group)
-            #endif
+        for group in 0..<groups {
+            for row in rows..<paddedRows {
+                let index = group * paddedRows + row
+                (values + index * Self.groupSize).initialize(repeating: 0, count: Self.groupSize)
+                scales[index] = 0
+                sums[index] = 0
+            }
+        }
+        for row in 0..<rows {
+            for group in 0..<groups {
+                let source = x + row * columns + group * Self.groupSize, index = group * paddedRows + row
+                #if canImport(BraidAVX2)
+                quantizeGroupAVX2(source, index: index)
+                #else
+                quantizeGroup(source, index: index)
+                #endif
+            }
         }
     }
 
     #if !canImport(BraidAVX2)
     /// One group, in plain Swift (vectorized by the compiler where it can).
     @inline(__always)
-    private func quantizeGroup(_ x: UnsafePointer<Float>, group: Int) {
+    private func quantizeGroup(_ x: UnsafePointer<Float>, index: Int) {
         var largest: Float = 0, total: Float = 0
         for i in 0..<Self.groupSize {
             largest = max(largest, x[i].magnitude)
             total += x[i]
         }
         let inverse: Float = largest > 0 ? 32767 / largest : 0
-        scales[group] = largest / 32767
-        sums[group] = total
-        let output = values + group * Self.groupSize
+        scales[index] = largest / 32767
+        sums[index] = total
+        let output = values + index * Self.groupSize
         for i in 0..<Self.groupSize { output[i] = Int16((x[i] * inverse).rounded(.toNearestOrEven)) }
     }
     #else
     /// One group with AVX2: the same numbers as `quantizeGroup` (cvtps2dq rounds to nearest even).
     @inline(__always)
-    private func quantizeGroupAVX2(_ x: UnsafePointer<Float>, group: Int) {
+    private func quantizeGroupAVX2(_ x: UnsafePointer<Float>, index: Int) {
         let input = UnsafeRawPointer(x)
         let v0 = input.loadUnaligned(as: SIMD8<Float>.self), v1 = input.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self)
         let v2 = input.loadUnaligned(fromByteOffset: 64, as: SIMD8<Float>.self), v3 = input.loadUnaligned(fromByteOffset: 96, as: SIMD8<Float>.self)
@@ -103,15 +125,15 @@ public final class QuantizedActivations: @unchecked Sendable {  // written befor
         let total = (v0 + v1) + (v2 + v3)
         let largest = maxima.max()
         let inverse = _mm256_set1_ps(largest > 0 ? 32767 / largest : 0)
-        scales[group] = largest / 32767
-        sums[group] = total.sum()
+        scales[index] = largest / 32767
+        sums[index] = total.sum()
         let q0 = _mm256_cvtps_epi32(_mm256_mul_ps(v0, inverse)), q1 = _mm256_cvtps_epi32(_mm256_mul_ps(v1, inverse))
         let q2 = _mm256_cvtps_epi32(_mm256_mul_ps(v2, inverse)), q3 = _mm256_cvtps_epi32(_mm256_mul_ps(v3, inverse))
         // packs interleaves 128-bit lanes; the permute puts the four quarters back in order.
         let order = _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7)
         let low = _mm256_permutevar8x32_epi32(_mm256_packs_epi32(q0, q1), order)
         let high = _mm256_permutevar8x32_epi32(_mm256_packs_epi32(q2, q3), order)
-        let output = UnsafeMutableRawPointer(values + group * Self.groupSize)
+        let output = UnsafeMutableRawPointer(values + index * Self.groupSize)
         _mm256_storeu_si256(output.assumingMemoryBound(to: __m256i.self), low)
         _mm256_storeu_si256((output + 32).assumingMemoryBound(to: __m256i.self), high)
     }
@@ -121,9 +143,14 @@ public final class QuantizedActivations: @unchecked Sendable {  // written befor
 /// A read-only view of `QuantizedActivations` for the kernels.
 struct QuantizedRows {
     let rows: Int
+    let paddedRows: Int
     let columns: Int
     let groupsPerRow: Int
     let values: UnsafePointer<Int16>
     let scales: UnsafePointer<Float>
     let sums: UnsafePointer<Float>
+
+    /// Where group `group` of row `row` sits in `scales` and `sums` (and, ×32, in `values`).
+    @inline(__always)
+    func index(group: Int, row: Int) -> Int { group &* paddedRows &+ row }
 }

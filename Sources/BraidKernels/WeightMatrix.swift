@@ -109,38 +109,37 @@ public struct WeightMatrix: @unchecked Sendable {
                                                   _ y: UnsafeMutablePointer<Float>, _ path: KernelPath) {
         let blocks = columns / (F.groupsPerBlock * QuantizedActivations.groupSize), n = activations.rows
         let rowBytes = blocks * F.blockBytes, rows = rows
+        // Activation rows in blocks of 8, then 4 (the padding rows make 3 a 4 and 5–7 an 8), 2
+        // and 1, each block over every weight row of the range (which stays in cache from one
+        // block to the next).
+        var first = 0
+        func pass<R: RowBlock>(_ block: R.Type) {
+            let count = min(R.count, n - first)
+            for r in range {
+                let dots = IntegerDot.dot(format, block, path: path, weights: data + r * rowBytes, blocks: blocks,
+                                          activations: activations, firstRow: first)
+                for i in 0..<count { y[(first + i) * rows + r] = dots[i] }
+            }
+            first += R.count
+        }
+        while activations.paddedRows - first >= 8 { pass(EightRows.self) }
+        if activations.paddedRows - first >= 4 { pass(FourRows.self) }
+        if n - first >= 2 { pass(TwoRows.self) }
+        guard n - first == 1 else { return }
+        var r = range.lowerBound
         #if canImport(BraidAVX2)
-        if n == 1 && path == .avx2 {
-            var r = range.lowerBound
+        if path == .avx2 {
+            // One activation row (decoding): two weight rows at a time.
             while r + 1 < range.upperBound {
-                (y[r], y[r + 1]) = IntegerDot.dotTwoWeightRowsAVX2(format, weights: data + r * rowBytes, data + (r + 1) * rowBytes,
-                                                                  blocks: blocks, activations: activations, row: 0)
+                (y[first * rows + r], y[first * rows + r + 1]) = IntegerDot.dotTwoWeightRowsAVX2(
+                    format, weights: data + r * rowBytes, data + (r + 1) * rowBytes, blocks: blocks, activations: activations, row: first)
                 r += 2
             }
-            if r < range.upperBound {
-                y[r] = IntegerDot.dot(format, path: path, weights: data + r * rowBytes, blocks: blocks, activations: activations,
-                                      firstRow: 0, rowCount: 1)[0]
-            }
-            return
         }
         #endif
-        if n == 1 {
-            for r in range {
-                y[r] = IntegerDot.dot(format, path: path, weights: data + r * rowBytes, blocks: blocks, activations: activations,
-                                      firstRow: 0, rowCount: 1)[0]
-            }
-            return
-        }
-        for r in range {
-            let row = data + r * rowBytes
-            var first = 0
-            while first < n {
-                let count = min(IntegerDot.rowsPerPass, n - first)
-                let dots = IntegerDot.dot(format, path: path, weights: row, blocks: blocks, activations: activations,
-                                          firstRow: first, rowCount: count)
-                for i in 0..<count { y[(first + i) * rows + r] = dots[i] }
-                first += count
-            }
+        for r in r..<range.upperBound {
+            y[first * rows + r] = IntegerDot.dot(format, OneRow.self, path: path, weights: data + r * rowBytes, blocks: blocks,
+                                                 activations: activations, firstRow: first)[0]
         }
     }
 
