@@ -69,6 +69,14 @@ enum IntegerDot {
     }
 
     #if canImport(BraidAVX2)
+    /// The sum of 8 lanes in the order of the eight-row kernel's tree, ((0+1)+(2+3))+((4+5)+(6+7)),
+    /// so that a row gives the same bits whichever kernel and batch size computed it.
+    @inline(__always)
+    private static func horizontalSum(_ v: __m256) -> Float {
+        let pairs = _mm256_hadd_ps(v, v), quads = _mm256_hadd_ps(pairs, pairs)
+        return quads[0] + quads[4]
+    }
+
     /// One group's integer dot with AVX2 (`x`: the group's 32 activations), as Float lanes
     /// (8 partial sums).
     @inline(__always)
@@ -118,9 +126,9 @@ enum IntegerDot {
             let h4567 = _mm256_hadd_ps(_mm256_hadd_ps(a4, a5), _mm256_hadd_ps(a6, a7))
             sums = SIMD8(lowHalf: h0123.lowHalf + h0123.highHalf, highHalf: h4567.lowHalf + h4567.highHalf)
         } else {
-            sums[0] = a0.sum()
-            if rowCount > 1 { sums[1] = a1.sum() }
-            if rowCount > 2 { sums[2] = a2.sum(); sums[3] = a3.sum() }
+            sums[0] = horizontalSum(a0)
+            if rowCount > 1 { sums[1] = horizontalSum(a1) }
+            if rowCount > 2 { sums[2] = horizontalSum(a2); sums[3] = horizontalSum(a3) }
         }
         return sums + offsets
     }
@@ -150,7 +158,7 @@ enum IntegerDot {
                 }
             }
         }
-        return (acc0.sum() + offset0, acc1.sum() + offset1)
+        return (horizontalSum(acc0) + offset0, horizontalSum(acc1) + offset1)
     }
     #endif
 }

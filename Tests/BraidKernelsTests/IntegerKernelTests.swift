@@ -73,6 +73,31 @@ struct IntegerKernelTests {
         }
     }
 
+    @Test("every row of a batch gives the same bits as that row alone, for batches of 1…16 rows", arguments: quantizedTypes)
+    func batchEqualsRowByRow(type: TensorType) {
+        var random = TestRandom(state: 900 + UInt64(type.rawValue))
+        let rows = 37, columns = 2 * type.blockSize
+        let bytes = randomBlocks(type, blocks: rows * columns / type.blockSize, random: &random)
+        for path in KernelPath.available {
+            for n in 1...16 {
+                let x = (0..<n * columns).map { _ in random.float(-2...2) }
+                var batch = [Float](repeating: .nan, count: n * rows), alone = [Float](repeating: .nan, count: rows)
+                bytes.withUnsafeBytes { raw in
+                    let matrix = WeightMatrix(type: type, rows: rows, columns: columns, data: raw.baseAddress!)
+                    matrix.multiply(x, count: n, into: &batch, pool: ComputePool(), path: path)
+                    for i in 0..<n {
+                        Array(x[(i * columns)..<((i + 1) * columns)]).withUnsafeBufferPointer { row in
+                            matrix.multiply(row.baseAddress!, count: 1, into: &alone, pool: ComputePool(), path: path)
+                        }
+                        // Every kernel sums a row in the same order, so batching changes no bit (the
+                        // model's batched and single forwards then agree to the last bit too).
+                        #expect(Array(batch[(i * rows)..<((i + 1) * rows)]) == alone, "\(type) \(path) n \(n) row \(i)")
+                    }
+                }
+            }
+        }
+    }
+
     @Test("a fused product of several matrices equals separate products")
     func fused() {
         var random = TestRandom(state: 5)
