@@ -14,6 +14,8 @@ public enum BraidError: Error, Equatable, CustomStringConvertible {
     case emptyPrompt
     /// A numeric option is out of range.
     case invalidParameter(String)
+    /// This build uses instructions the CPU does not have.
+    case unsupportedCPU(String)
 
     public var description: String {
         switch self {
@@ -29,6 +31,8 @@ public enum BraidError: Error, Equatable, CustomStringConvertible {
             "the prompt is empty"
         case let .invalidParameter(why):
             why
+        case let .unsupportedCPU(why):
+            "unsupported CPU: \(why)"
         }
     }
 }

@@ -26,6 +26,10 @@ public final class LanguageModel: Sendable {
 
     /// Loads the model at `path`.
     public init(path: String) throws {
+        guard KernelPath.buildRunsOnThisCPU else {
+            throw BraidError.unsupportedCPU("this build of Braid uses AVX2/FMA/F16C, which this CPU or OS lacks; "
+                                            + "build without $(tools/swift-flags)")
+        }
         file = try GGUFFile(path: path)
         transformer = try TransformerModel(gguf: file)
         tokenizer = try Tokenizer(gguf: file)

@@ -78,8 +78,8 @@ public enum Attention {
             if useBLAS {
                 BLAS.multiplyTransposed(queries, k, into: scores, m: rows, n: width, k: d, lda: d, ldb: stride, ldc: chunk)
             } else {
-                for j in 0..<width {
-                    for i in 0..<rows { scores[i * chunk + j] = VectorMath.dot(queries + i * d, k + j * stride, count: d) }
+                for i in 0..<rows {
+                    for j in 0..<width { scores[i * chunk + j] = VectorMath.dot(queries + i * d, k + j * stride, count: d) }
                 }
             }
             // Online softmax: mask, rescale the running output, exponentiate.
@@ -106,16 +106,44 @@ public enum Attention {
             if useBLAS {
                 BLAS.multiply(scores, v, into: o, m: rows, n: d, k: width, lda: chunk, ldb: stride, ldc: d, accumulate: true)
             } else {
-                for j in 0..<width {
-                    for i in 0..<rows where scores[i * chunk + j] != 0 {
-                        VectorMath.addScaled(v + j * stride, scale: scores[i * chunk + j], into: o + i * d, count: d)
-                    }
+                for i in 0..<rows {
+                    weightedSum(scores + i * chunk, of: v, stride: stride, count: width, into: o + i * d, width: d)
                 }
             }
         }
         for i in 0..<rows {
             let inverse = l[i] > 0 ? 1 / l[i] : 0
             for c in 0..<d { output[i * outputStride + c] = o[i * d + c] * inverse }
+        }
+    }
+
+    /// y += Σⱼ p[j]·v[j] over `count` rows of `width` values `stride` apart, 32 columns at a time
+    /// so the running sums stay in registers while the rows stream past.
+    @inline(__always)
+    private static func weightedSum(_ p: UnsafePointer<Float>, of v: UnsafePointer<Float>, stride: Int, count: Int,
+                                    into y: UnsafeMutablePointer<Float>, width: Int) {
+        let ry = UnsafeMutableRawPointer(y)
+        var c = 0
+        while c + 32 <= width {
+            var s0 = ry.loadUnaligned(fromByteOffset: 4 * c, as: SIMD8<Float>.self)
+            var s1 = ry.loadUnaligned(fromByteOffset: 4 * c + 32, as: SIMD8<Float>.self)
+            var s2 = ry.loadUnaligned(fromByteOffset: 4 * c + 64, as: SIMD8<Float>.self)
+            var s3 = ry.loadUnaligned(fromByteOffset: 4 * c + 96, as: SIMD8<Float>.self)
+            for j in 0..<count where p[j] != 0 {
+                let row = UnsafeRawPointer(v + j * stride + c), weight = p[j]
+                s0 += row.loadUnaligned(as: SIMD8<Float>.self) * weight
+                s1 += row.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self) * weight
+                s2 += row.loadUnaligned(fromByteOffset: 64, as: SIMD8<Float>.self) * weight
+                s3 += row.loadUnaligned(fromByteOffset: 96, as: SIMD8<Float>.self) * weight
+            }
+            ry.storeBytes(of: s0, toByteOffset: 4 * c, as: SIMD8<Float>.self)
+            ry.storeBytes(of: s1, toByteOffset: 4 * c + 32, as: SIMD8<Float>.self)
+            ry.storeBytes(of: s2, toByteOffset: 4 * c + 64, as: SIMD8<Float>.self)
+            ry.storeBytes(of: s3, toByteOffset: 4 * c + 96, as: SIMD8<Float>.self)
+            c += 32
+        }
+        for j in 0..<count where p[j] != 0 {
+            for column in c..<width { y[column] += p[j] * v[j * stride + column] }
         }
     }
 }

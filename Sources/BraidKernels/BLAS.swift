@@ -63,7 +63,7 @@ public enum BLAS {
         let name = String(cString: current).lowercased()
         let level = braid_cpu_vector_level()
         let avx512Kernels = ["skylakex", "cooperlake", "sapphirerapids"]
-        let avx2Kernels = avx512Kernels + ["haswell", "zen", "zen2", "zen3", "zen4", "excavator", "alderlake"]
+        let avx2Kernels = avx512Kernels + ["haswell", "zen", "excavator"]
         let wanted: String
         if level >= 2 && !avx512Kernels.contains(name) {
             wanted = "SkylakeX"

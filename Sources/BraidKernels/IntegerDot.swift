@@ -57,9 +57,11 @@ enum IntegerDot {
                     for r in 0..<rowCount {
                         let index = a.index(group: group, row: firstRow + r)
                         let x = a.values + index * QuantizedActivations.groupSize
-                        var dot: Int32 = 0
-                        for i in 0..<QuantizedActivations.groupSize { dot &+= Int32(q[i]) &* Int32(x[i]) }
-                        totals[r] += Float(dot) * (weightScales.scales[g] * a.scales[index])
+                        // Two sums of 16: each fits Int32 even for Q6_K (|q| ≤ 4096, |x| ≤ 32767).
+                        var low: Int32 = 0, high: Int32 = 0
+                        for i in 0..<16 { low &+= Int32(q[i]) &* Int32(x[i]) }
+                        for i in 16..<32 { high &+= Int32(q[i]) &* Int32(x[i]) }
+                        totals[r] += (Float(low) + Float(high)) * (weightScales.scales[g] * a.scales[index])
                         if F.hasOffset { offsets[r] += weightScales.offsets[g] * a.sums[index] }
                     }
                 }

@@ -3,6 +3,7 @@
 // see the README): the module BraidAVX2 is importable exactly then, and without those instruction
 // sets the intrinsics would not compile. The portable Swift SIMD path is always there, so the
 // fast build's tests check both.
+import BraidCPU
 /// An implementation of the quantized matrix kernels.
 public enum KernelPath: String, Sendable, CaseIterable {
     /// Swift SIMD types only: runs on every CPU Swift targets (NEON on Apple Silicon).
@@ -16,6 +17,12 @@ public enum KernelPath: String, Sendable, CaseIterable {
     /// The paths that can run in this build.
     public static var available: [KernelPath] { compiledForAVX2 ? [.portable, .avx2] : [.portable] }
 
+    /// Whether this CPU can run this build: false only for a fast (AVX2) build on a CPU or
+    /// operating system without AVX2/FMA, where the first vector instruction would kill the process.
+    public static var buildRunsOnThisCPU: Bool {
+        !compiledForAVX2 || braid_cpu_vector_level() >= 1
+    }
+
     /// Whether this build targets AVX2/FMA/F16C (and so has the AVX2 kernels).
     public static var compiledForAVX2: Bool {
         #if canImport(BraidAVX2)
@@ -24,15 +31,4 @@ public enum KernelPath: String, Sendable, CaseIterable {
         return false
         #endif
     }
-}
-
-/// IEEE half bits → Float: one instruction where the hardware converts (F16C in the fast x86
-/// build, ARM), otherwise bit by bit (a library call for `Float16` would be slower).
-@inline(__always)
-func fastFloatFromHalf(_ bits: UInt16) -> Float {
-    #if canImport(BraidAVX2) || arch(arm64)
-    return Float(Float16(bitPattern: bits))
-    #else
-    return floatFromHalf(bits)
-    #endif
 }

@@ -5,7 +5,7 @@
 // several rows through one weight group finds them at fixed distances from one pointer.
 //
 // Error bound: |x − d·q| ≤ d/2 = max|x| / 65534 per value, so a dot product with weights w is off
-// by at most Σ|wᵢ|·maxⱼ|xⱼ| / 65534 over each group — a relative error near 1.5e-5, three orders
+// by at most Σ|wᵢ|·maxⱼ|xⱼ| / 65534 over each group — a relative error near 1.5e-5, about 250 times
 // below ggml's 8-bit activations (max|x| / 254), and small enough that Braid's logits still match
 // an exact float64 forward pass to 1e-3 (the golden tests check it).
 #if canImport(BraidAVX2)
@@ -53,8 +53,7 @@ public final class QuantizedActivations: @unchecked Sendable {  // written befor
     /// The current contents as plain pointers, for the kernels' inner loops (a class's stored
     /// variables would be checked for exclusive access on every read).
     var rowsView: QuantizedRows {
-        QuantizedRows(rows: rows, paddedRows: paddedRows, columns: columns, groupsPerRow: groupsPerRow,
-                      values: values, scales: scales, sums: sums)
+        QuantizedRows(rows: rows, paddedRows: paddedRows, values: values, scales: scales, sums: sums)
     }
 
     /// Quantizes `rows` rows of `columns` Floats (row-major, `columns` a multiple of 32).
@@ -106,14 +105,20 @@ public final class QuantizedActivations: @unchecked Sendable {  // written befor
             largest = max(largest, x[i].magnitude)
             total += x[i]
         }
-        let inverse: Float = largest > 0 ? 32767 / largest : 0
+        // A group of NaN, ∞ or values too small to invert becomes zeros rather than a trap.
+        var inverse: Float = largest > 0 ? 32767 / largest : 0
+        if !inverse.isFinite { inverse = 0 }
         scales[index] = largest / 32767
         sums[index] = total
         let output = values + index * Self.groupSize
-        for i in 0..<Self.groupSize { output[i] = Int16((x[i] * inverse).rounded(.toNearestOrEven)) }
+        for i in 0..<Self.groupSize {
+            let q = (x[i] * inverse).rounded(.toNearestOrEven)
+            output[i] = q.isNaN ? 0 : Int16(max(-32767, min(32767, q)))
+        }
     }
     #else
-    /// One group with AVX2: the same numbers as `quantizeGroup` (cvtps2dq rounds to nearest even).
+    /// One group with AVX2: the values `quantizeGroup` gives (cvtps2dq rounds to nearest even;
+    /// NaN and out-of-range values saturate instead of trapping), the sum added in another order.
     @inline(__always)
     private func quantizeGroupAVX2(_ x: UnsafePointer<Float>, index: Int) {
         let input = UnsafeRawPointer(x)
@@ -124,7 +129,8 @@ public final class QuantizedActivations: @unchecked Sendable {  // written befor
                                    _mm256_max_ps(_mm256_andnot_ps(signBit, v2), _mm256_andnot_ps(signBit, v3)))
         let total = (v0 + v1) + (v2 + v3)
         let largest = maxima.max()
-        let inverse = _mm256_set1_ps(largest > 0 ? 32767 / largest : 0)
+        let scaled: Float = largest > 0 ? 32767 / largest : 0
+        let inverse = _mm256_set1_ps(scaled.isFinite ? scaled : 0)
         scales[index] = largest / 32767
         sums[index] = total.sum()
         let q0 = _mm256_cvtps_epi32(_mm256_mul_ps(v0, inverse)), q1 = _mm256_cvtps_epi32(_mm256_mul_ps(v1, inverse))
@@ -144,8 +150,6 @@ public final class QuantizedActivations: @unchecked Sendable {  // written befor
 struct QuantizedRows {
     let rows: Int
     let paddedRows: Int
-    let columns: Int
-    let groupsPerRow: Int
     let values: UnsafePointer<Int16>
     let scales: UnsafePointer<Float>
     let sums: UnsafePointer<Float>

@@ -8,8 +8,9 @@ import Darwin
 
 /// Vector kernels over raw Float buffers.
 public enum VectorMath {
-    /// Σ a[i]·b[i] over `count` floats, accumulated in 8 lanes.
-    @inlinable
+    /// Σ a[i]·b[i] over `count` floats, accumulated in 8 lanes (always inlined: attention calls
+    /// it once per key and row, over one head, where a call's overhead would rival the work).
+    @inlinable @inline(__always)
     public static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Float {
         var acc0 = SIMD8<Float>(), acc1 = SIMD8<Float>()
         var i = 0
@@ -109,10 +110,10 @@ public enum VectorMath {
 
     /// e^x lane by lane, within 2 ulp of `expf` (Cephes' method: x = n·ln2 + r with |r| ≤ ln2/2,
     /// a degree-6 polynomial for e^r, then 2ⁿ through the exponent bits). −∞ and anything below
-    /// −87.3 give 0; +∞ and anything above 88.7 give +∞.
+    /// −87.3 give 0; anything above 88.37 (where 2ⁿ would overflow; expf overflows at 88.72) +∞.
     @inlinable
     public static func exp(_ x: SIMD8<Float>) -> SIMD8<Float> {
-        let low = SIMD8<Float>(repeating: -87.33654), high = SIMD8<Float>(repeating: 88.72283)
+        let low = SIMD8<Float>(repeating: -87.33654), high = SIMD8<Float>(repeating: 88.37626)
         let clamped = x.replacing(with: low, where: x .< low).replacing(with: high, where: x .> high)
         // n = round(x·log2 e) by the 1.5·2²³ trick: the sum's low mantissa bits hold n.
         let shifted = clamped * 1.442695041 + 12582912

@@ -98,6 +98,34 @@ struct IntegerKernelTests {
         }
     }
 
+    @Test("activations with NaN, ∞ or tiny groups quantize without trapping")
+    func hostileActivations() {
+        var x = [Float](repeating: 1, count: 96)
+        x[3] = .nan
+        x[40] = .infinity
+        for i in 64..<96 { x[i] = 1e-40 }  // a group too small to invert
+        let q = QuantizedActivations()
+        q.quantize(x, rows: 1, columns: 96)
+        #expect((64..<96).allSatisfy { q.values[$0] == 0 })
+    }
+
+    @Test("Q6_K at its extremes (scale −128, q −32, activations at full scale) sums exactly on both paths")
+    func q6KExtremes() {
+        var block = [UInt8](repeating: 0, count: 210)  // ql = qh = 0: every value is −32
+        for i in 192..<208 { block[i] = 0x80 }           // every sub-block scale −128
+        let d = halfFromFloat(1.0 / 4096)
+        block[208] = UInt8(d & 0xFF)
+        block[209] = UInt8(d >> 8)
+        let x = [Float](repeating: 1, count: 256)
+        for path in KernelPath.available {
+            var y: [Float] = [0]
+            block.withUnsafeBytes { raw in
+                WeightMatrix(type: .q6_K, rows: 1, columns: 256, data: raw.baseAddress!).multiply(x, count: 1, into: &y, pool: ComputePool(), path: path)
+            }
+            #expect(abs(y[0] - 256) < 1e-3, "\(path): \(y[0])")  // 256 × (1/4096 · −128 · −32)
+        }
+    }
+
     @Test("a fused product of several matrices equals separate products")
     func fused() {
         var random = TestRandom(state: 5)
