@@ -35,7 +35,7 @@ extension TensorType {
 enum Blocks {
     @inline(__always)
     static func half(_ p: UnsafeRawPointer, _ offset: Int) -> Float {
-        floatFromHalf(p.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
+        fastFloatFromHalf(p.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
     }
 
     @inline(__always)

@@ -44,16 +44,6 @@ struct WeightScales {
     }
 }
 
-@inline(__always)
-private func half(_ p: UnsafeRawPointer, _ offset: Int) -> Float {
-    fastFloatFromHalf(p.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
-}
-
-@inline(__always)
-private func byte(_ p: UnsafeRawPointer, _ offset: Int) -> UInt8 {
-    p.load(fromByteOffset: offset, as: UInt8.self)
-}
-
 /// Bit `bit` of `bits` as 16 (the fifth bit of a 5-bit value), or 0. A test against a mask
 /// rather than a shift by the lane's index, which SSE2 cannot do per lane.
 @inline(__always)
@@ -66,15 +56,15 @@ private func fifthBit(_ bits: UInt32, _ bit: Int) -> UInt8 {
 @inline(__always)
 private func kBlockScales(_ block: UnsafeRawPointer) -> WeightScales {
     let s = block + 4
-    func byte(_ i: Int) -> UInt8 { s.load(fromByteOffset: i, as: UInt8.self) }
+    func packed(_ i: Int) -> UInt8 { Blocks.byte(s, i) }
     var scales = SIMD8<Float>(), minima = SIMD8<Float>()
     for j in 0..<4 {
-        scales[j] = Float(byte(j) & 63)
-        minima[j] = Float(byte(j + 4) & 63)
-        scales[j + 4] = Float((byte(j + 8) & 0x0F) | ((byte(j) >> 6) << 4))
-        minima[j + 4] = Float((byte(j + 8) >> 4) | ((byte(j + 4) >> 6) << 4))
+        scales[j] = Float(packed(j) & 63)
+        minima[j] = Float(packed(j + 4) & 63)
+        scales[j + 4] = Float((packed(j + 8) & 0x0F) | ((packed(j) >> 6) << 4))
+        minima[j + 4] = Float((packed(j + 8) >> 4) | ((packed(j + 4) >> 6) << 4))
     }
-    return WeightScales(scales: scales * half(block, 0), offsets: minima * -half(block, 2))
+    return WeightScales(scales: scales * Blocks.half(block, 0), offsets: minima * -Blocks.half(block, 2))
 }
 
 #if canImport(BraidAVX2)
@@ -102,11 +92,11 @@ private func bitLanes(_ bits: UInt32) -> __m256i {
 enum Q4_0Format: IntegerDotFormat {
     static let blockBytes = 18, groupsPerBlock = 1, hasOffset = false
     @inline(__always) static func blockScales(_ block: UnsafeRawPointer) -> WeightScales {
-        WeightScales(scale: half(block, 0))
+        WeightScales(scale: Blocks.half(block, 0))
     }
     @inline(__always) static func values(_ block: UnsafeRawPointer, group: Int, into q: UnsafeMutablePointer<Int16>) {
         for j in 0..<16 {
-            let b = byte(block, 2 + j)
+            let b = Blocks.byte(block, 2 + j)
             q[j] = Int16(b & 0x0F) - 8
             q[j + 16] = Int16(b >> 4) - 8
         }
@@ -123,11 +113,11 @@ enum Q4_0Format: IntegerDotFormat {
 enum Q4_1Format: IntegerDotFormat {
     static let blockBytes = 20, groupsPerBlock = 1, hasOffset = true
     @inline(__always) static func blockScales(_ block: UnsafeRawPointer) -> WeightScales {
-        WeightScales(scale: half(block, 0), offset: half(block, 2))
+        WeightScales(scale: Blocks.half(block, 0), offset: Blocks.half(block, 2))
     }
     @inline(__always) static func values(_ block: UnsafeRawPointer, group: Int, into q: UnsafeMutablePointer<Int16>) {
         for j in 0..<16 {
-            let b = byte(block, 4 + j)
+            let b = Blocks.byte(block, 4 + j)
             q[j] = Int16(b & 0x0F)
             q[j + 16] = Int16(b >> 4)
         }
@@ -144,12 +134,12 @@ enum Q4_1Format: IntegerDotFormat {
 enum Q5_0Format: IntegerDotFormat {
     static let blockBytes = 22, groupsPerBlock = 1, hasOffset = false
     @inline(__always) static func blockScales(_ block: UnsafeRawPointer) -> WeightScales {
-        WeightScales(scale: half(block, 0))
+        WeightScales(scale: Blocks.half(block, 0))
     }
     @inline(__always) static func values(_ block: UnsafeRawPointer, group: Int, into q: UnsafeMutablePointer<Int16>) {
         let bits = block.loadUnaligned(fromByteOffset: 2, as: UInt32.self)
         for j in 0..<16 {
-            let b = byte(block, 6 + j)
+            let b = Blocks.byte(block, 6 + j)
             q[j] = Int16((b & 0x0F) | fifthBit(bits, j)) - 16
             q[j + 16] = Int16((b >> 4) | fifthBit(bits, j + 16)) - 16
         }
@@ -169,12 +159,12 @@ enum Q5_0Format: IntegerDotFormat {
 enum Q5_1Format: IntegerDotFormat {
     static let blockBytes = 24, groupsPerBlock = 1, hasOffset = true
     @inline(__always) static func blockScales(_ block: UnsafeRawPointer) -> WeightScales {
-        WeightScales(scale: half(block, 0), offset: half(block, 2))
+        WeightScales(scale: Blocks.half(block, 0), offset: Blocks.half(block, 2))
     }
     @inline(__always) static func values(_ block: UnsafeRawPointer, group: Int, into q: UnsafeMutablePointer<Int16>) {
         let bits = block.loadUnaligned(fromByteOffset: 4, as: UInt32.self)
         for j in 0..<16 {
-            let b = byte(block, 8 + j)
+            let b = Blocks.byte(block, 8 + j)
             q[j] = Int16((b & 0x0F) | fifthBit(bits, j))
             q[j + 16] = Int16((b >> 4) | fifthBit(bits, j + 16))
         }
@@ -193,7 +183,7 @@ enum Q5_1Format: IntegerDotFormat {
 enum Q8_0Format: IntegerDotFormat {
     static let blockBytes = 34, groupsPerBlock = 1, hasOffset = false
     @inline(__always) static func blockScales(_ block: UnsafeRawPointer) -> WeightScales {
-        WeightScales(scale: half(block, 0))
+        WeightScales(scale: Blocks.half(block, 0))
     }
     @inline(__always) static func values(_ block: UnsafeRawPointer, group: Int, into q: UnsafeMutablePointer<Int16>) {
         for j in 0..<32 { q[j] = Int16(block.load(fromByteOffset: 2 + j, as: Int8.self)) }
@@ -214,7 +204,7 @@ enum Q4_KFormat: IntegerDotFormat {
     }
     @inline(__always) static func values(_ block: UnsafeRawPointer, group: Int, into q: UnsafeMutablePointer<Int16>) {
         let start = 16 + 32 * (group >> 1), shift = UInt8(4 * (group & 1))
-        for l in 0..<32 { q[l] = Int16((byte(block, start + l) >> shift) & 0x0F) }
+        for l in 0..<32 { q[l] = Int16((Blocks.byte(block, start + l) >> shift) & 0x0F) }
     }
     #if canImport(BraidAVX2)
     @inline(__always) static func valuesAVX2(_ block: UnsafeRawPointer, group: Int) -> (__m256i, __m256i) {
@@ -234,7 +224,7 @@ enum Q5_KFormat: IntegerDotFormat {
     @inline(__always) static func values(_ block: UnsafeRawPointer, group: Int, into q: UnsafeMutablePointer<Int16>) {
         let start = 48 + 32 * (group >> 1), shift = UInt8(4 * (group & 1))
         for l in 0..<32 {
-            q[l] = Int16(((byte(block, start + l) >> shift) & 0x0F) | fifthBit(UInt32(byte(block, 16 + l)), group))
+            q[l] = Int16(((Blocks.byte(block, start + l) >> shift) & 0x0F) | fifthBit(UInt32(Blocks.byte(block, 16 + l)), group))
         }
     }
     #if canImport(BraidAVX2)
@@ -256,7 +246,7 @@ enum Q5_KFormat: IntegerDotFormat {
 enum Q6_KFormat: IntegerDotFormat {
     static let blockBytes = 210, groupsPerBlock = 8, hasOffset = false
     @inline(__always) static func blockScales(_ block: UnsafeRawPointer) -> WeightScales {
-        WeightScales(scale: half(block, 208))
+        WeightScales(scale: Blocks.half(block, 208))
     }
     /// Where group `group` lives: low-bits offset, nibble shift, high-bits offset and shift, scales offset.
     @inline(__always) private static func layout(_ group: Int) -> (ql: Int, qlShift: Int, qh: Int, qhShift: Int, scales: Int) {
@@ -266,8 +256,8 @@ enum Q6_KFormat: IntegerDotFormat {
     @inline(__always) static func values(_ block: UnsafeRawPointer, group: Int, into q: UnsafeMutablePointer<Int16>) {
         let l = layout(group)
         for i in 0..<32 {
-            let low = (byte(block, l.ql + i) >> UInt8(l.qlShift)) & 0x0F
-            let high = ((byte(block, l.qh + i) >> UInt8(l.qhShift)) & 3) << 4
+            let low = (Blocks.byte(block, l.ql + i) >> UInt8(l.qlShift)) & 0x0F
+            let high = ((Blocks.byte(block, l.qh + i) >> UInt8(l.qhShift)) & 3) << 4
             q[i] = (Int16(low | high) - 32) * Int16(block.load(fromByteOffset: l.scales + i / 16, as: Int8.self))
         }
     }
