@@ -74,8 +74,8 @@ final class WorkerThreads: @unchecked Sendable {  // shared state is ordered by 
     /// Workers asleep or about to be (changed under `mutex`; read by callers without it).
     private let sleepers = Atomic<Int>(0)
 
-    /// Busy spins (with a pause hint) before an idle worker starts yielding its core: tens of
-    /// microseconds, the gap between two matrix products of a decode step.
+    /// Busy spins (with a pause hint) before an idle worker starts yielding its core: up to a few
+    /// hundred microseconds (a pause takes 10–150 cycles), the gaps inside a decode step.
     private static let busySpins = 4_000
     /// Spins that each `sched_yield` before an idle worker sleeps: a few milliseconds, enough to
     /// bridge the serial gaps of a forward pass and of sampling between decode steps.

@@ -13,16 +13,16 @@ import _Builtin_intrinsics.intel
 #endif
 
 /// Rows of activations quantized to int16 per group of 32 values.
-public final class QuantizedActivations: @unchecked Sendable {  // written before, read during a parallel loop
+final class QuantizedActivations: @unchecked Sendable {  // written before, read during a parallel loop
     /// Values per group.
-    public static let groupSize = 32
+    static let groupSize = 32
     /// Rows held.
-    public private(set) var rows = 0
+    private(set) var rows = 0
     /// Rows laid out: `rows` rounded up to a multiple of 4 from 3 rows on, the extra rows all
     /// zeros, so the kernels can take 3 rows as 4 and 5–7 as 8 rather than in more passes.
     private(set) var paddedRows = 0
     /// Values per row (a multiple of 32).
-    public private(set) var columns = 0
+    private(set) var columns = 0
     /// Int16 values, 64-byte aligned: group g of row r at `(g·paddedRows + r)·32`.
     private(set) var values: UnsafeMutablePointer<Int16>
     /// Scales d: group g of row r at `g·paddedRows + r` (then `rowPadding` more, readable, unused).
@@ -34,7 +34,7 @@ public final class QuantizedActivations: @unchecked Sendable {  // written befor
     private var capacity: Int
 
     /// An empty buffer; it grows as `quantize` needs.
-    public init() {
+    init() {
         capacity = 0
         values = .allocate(capacity: 0)
         scales = .allocate(capacity: 0)
@@ -48,7 +48,7 @@ public final class QuantizedActivations: @unchecked Sendable {  // written befor
     }
 
     /// Groups per row.
-    public var groupsPerRow: Int { columns / Self.groupSize }
+    var groupsPerRow: Int { columns / Self.groupSize }
 
     /// The current contents as plain pointers, for the kernels' inner loops (a class's stored
     /// variables would be checked for exclusive access on every read).
@@ -57,7 +57,7 @@ public final class QuantizedActivations: @unchecked Sendable {  // written befor
     }
 
     /// Quantizes `rows` rows of `columns` Floats (row-major, `columns` a multiple of 32).
-    public func quantize(_ x: UnsafePointer<Float>, rows: Int, columns: Int) {
+    func quantize(_ x: UnsafePointer<Float>, rows: Int, columns: Int) {
         precondition(columns % Self.groupSize == 0, "activation rows must be whole groups of 32")
         let paddedRows = rows <= 2 ? rows : (rows + 3) / 4 * 4
         let count = paddedRows * columns, groups = columns / Self.groupSize

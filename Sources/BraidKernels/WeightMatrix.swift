@@ -1,7 +1,8 @@
 // Matrix multiply against a weight matrix stored in any tensor type, read in place from the
-// memory-mapped model file. The weights stay quantized in memory: tiles of rows are dequantized
-// into a small per-thread buffer and multiplied there, by dot products for one activation row
-// (decode) and by BLAS sgemm for several (prompt processing, batches).
+// memory-mapped model file; the weights stay quantized in memory. Up to 16 activation rows
+// (decoding, branches, draft tokens) go through the integer kernels of IntegerDot.swift, which
+// read each weight once for all rows; more rows (prompts) through BLAS sgemm on tiles of rows
+// dequantized into a small per-thread buffer. Float matrices use float dot products or sgemm.
 
 /// A row-major weight matrix `[rows × columns]` (ggml: ne0 = columns, ne1 = rows), not owned.
 public struct WeightMatrix: @unchecked Sendable {

@@ -6,7 +6,8 @@
 //   h = RMSNorm(x);  x += (SiLU(h·Wgᵀ) ⊙ h·Wuᵀ)·Wdᵀ
 //
 // then logits = RMSNorm(x)·Woutputᵀ for the tokens that want them. Matrix products run over all
-// batch rows at once (one read of each weight per call); attention runs per (token, head).
+// batch rows at once (one read of each weight per call; q/k/v and gate/up as one parallel loop);
+// attention runs per (run of one sequence's tokens, KV head), chunk by chunk.
 import BraidGGUF
 import BraidKernels
 
