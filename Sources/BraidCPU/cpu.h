@@ -12,11 +12,6 @@ static inline void braid_spin_pause(void) {
 #endif
 }
 
-/// Asks for the cache line at `address` ahead of its use (a hint; never faults).
-static inline void braid_prefetch(const void *address) {
-    __builtin_prefetch(address, 0, 3);
-}
-
 /// What the CPU and the operating system can run: 2 for AVX-512 (F, CD, BW, DQ, VL), 1 for
 /// AVX2 with FMA, 0 for less or for a CPU that is not x86-64.
 static inline int braid_cpu_vector_level(void) {
@@ -38,6 +33,11 @@ static inline int braid_cpu_vector_level(void) {
 #else
     return 0;
 #endif
+}
+
+/// Asks for the cache line at `address` ahead of its use (a hint; never faults).
+static inline void braid_prefetch(const void *address) {
+    __builtin_prefetch(address, 0, 3);
 }
 
 #endif

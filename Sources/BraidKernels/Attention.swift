@@ -13,38 +13,6 @@ import Glibc
 import Darwin
 #endif
 
-/// Scratch memory for `Attention.attend`, reusable across calls on one thread.
-public final class AttentionScratch {
-    private(set) var scores: UnsafeMutablePointer<Float>
-    private(set) var output: UnsafeMutablePointer<Float>
-    private(set) var maxima: UnsafeMutablePointer<Float>
-    private(set) var sums: UnsafeMutablePointer<Float>
-    private var rowCapacity = 0, widthCapacity = 0
-
-    /// Empty scratch; it grows as calls need.
-    public init() {
-        scores = .allocate(capacity: 0)
-        output = .allocate(capacity: 0)
-        maxima = .allocate(capacity: 0)
-        sums = .allocate(capacity: 0)
-    }
-
-    deinit {
-        for p in [scores, output, maxima, sums] { p.deallocate() }
-    }
-
-    func reserve(rows: Int, headDimension: Int) {
-        guard rows > rowCapacity || headDimension > widthCapacity else { return }
-        for p in [scores, output, maxima, sums] { p.deallocate() }
-        rowCapacity = max(rows, rowCapacity)
-        widthCapacity = max(headDimension, widthCapacity)
-        scores = .allocate(capacity: rowCapacity * Attention.chunk)
-        output = .allocate(capacity: rowCapacity * widthCapacity)
-        maxima = .allocate(capacity: rowCapacity)
-        sums = .allocate(capacity: rowCapacity)
-    }
-}
-
 /// Causal scaled dot-product attention over a KV cache.
 public enum Attention {
     /// Keys per chunk.
@@ -60,10 +28,14 @@ public enum Attention {
     public static func attend(
         queries: UnsafePointer<Float>, rows: Int, limits: UnsafePointer<Int>, headDimension d: Int,
         keys: UnsafePointer<Float>, values: UnsafePointer<Float>, stride: Int, scale: Float,
-        into output: UnsafeMutablePointer<Float>, outputStride: Int, scratch: AttentionScratch
+        into output: UnsafeMutablePointer<Float>, outputStride: Int
     ) {
-        scratch.reserve(rows: rows, headDimension: d)
-        let scores = scratch.scores, o = scratch.output, m = scratch.maxima, l = scratch.sums
+        // One chunk of scores, the unnormalized outputs, running maxima and sums, per row.
+        let scores = UnsafeMutablePointer<Float>.allocate(capacity: rows * chunk)
+        let o = UnsafeMutablePointer<Float>.allocate(capacity: rows * d)
+        let m = UnsafeMutablePointer<Float>.allocate(capacity: rows)
+        let l = UnsafeMutablePointer<Float>.allocate(capacity: rows)
+        defer { for p in [scores, o, m, l] { p.deallocate() } }
         o.initialize(repeating: 0, count: rows * d)
         m.initialize(repeating: -.infinity, count: rows)
         l.initialize(repeating: 0, count: rows)

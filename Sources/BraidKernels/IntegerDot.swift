@@ -23,7 +23,8 @@ enum EightRows: RowBlock { static var count: Int { 8 } }
 
 /// Integer dot products of quantized weight rows with `QuantizedActivations`.
 enum IntegerDot {
-    /// How far ahead of the weights being read the kernels ask for cache lines, in bytes.
+    /// How far ahead of the weights being read the single-row kernel asks for cache lines, in
+    /// bytes (measured: SmolLM2 decode 110 → 145 tokens/s with it).
     static let prefetchDistance = 2048
 
     /// Dots of activation rows `firstRow ..< firstRow + R.count` with the weight row at `weights`

@@ -17,73 +17,35 @@ final class QuantizedActivations: @unchecked Sendable {  // written before, read
     /// Values per group.
     static let groupSize = 32
     /// Rows held.
-    private(set) var rows = 0
+    let rows: Int
     /// Rows laid out: `rows` rounded up to a multiple of 4 from 3 rows on, the extra rows all
     /// zeros, so the kernels can take 3 rows as 4 and 5–7 as 8 rather than in more passes.
-    private(set) var paddedRows = 0
+    let paddedRows: Int
     /// Values per row (a multiple of 32).
-    private(set) var columns = 0
+    let columns: Int
     /// Int16 values, 64-byte aligned: group g of row r at `(g·paddedRows + r)·32`.
-    private(set) var values: UnsafeMutablePointer<Int16>
+    let values: UnsafeMutablePointer<Int16>
     /// Scales d: group g of row r at `g·paddedRows + r` (then `rowPadding` more, readable, unused).
-    private(set) var scales: UnsafeMutablePointer<Float>
+    let scales: UnsafeMutablePointer<Float>
     /// Exact sums of each group's Float values, laid out as `scales`.
-    private(set) var sums: UnsafeMutablePointer<Float>
+    let sums: UnsafeMutablePointer<Float>
     /// Extra readable entries after `scales` and `sums`, so a kernel may load 8 rows' worth at once.
     static let rowPadding = 8
-    private var capacity: Int
-
-    /// An empty buffer; it grows as `quantize` needs.
-    init() {
-        capacity = 0
-        values = .allocate(capacity: 0)
-        scales = .allocate(capacity: 0)
-        sums = .allocate(capacity: 0)
-    }
-
-    deinit {
-        values.deallocate()
-        scales.deallocate()
-        sums.deallocate()
-    }
-
-    /// Groups per row.
-    var groupsPerRow: Int { columns / Self.groupSize }
-
-    /// The current contents as plain pointers, for the kernels' inner loops (a class's stored
-    /// variables would be checked for exclusive access on every read).
-    var rowsView: QuantizedRows {
-        QuantizedRows(rows: rows, paddedRows: paddedRows, values: values, scales: scales, sums: sums)
-    }
 
     /// Quantizes `rows` rows of `columns` Floats (row-major, `columns` a multiple of 32).
-    func quantize(_ x: UnsafePointer<Float>, rows: Int, columns: Int) {
+    init(_ x: UnsafePointer<Float>, rows: Int, columns: Int) {
         precondition(columns % Self.groupSize == 0, "activation rows must be whole groups of 32")
-        let paddedRows = rows <= 2 ? rows : (rows + 3) / 4 * 4
-        let count = paddedRows * columns, groups = columns / Self.groupSize
-        if count > capacity {
-            values.deallocate()
-            scales.deallocate()
-            sums.deallocate()
-            capacity = count
-            let raw = UnsafeMutableRawPointer.allocate(byteCount: count * 2, alignment: 64)
-            values = raw.bindMemory(to: Int16.self, capacity: count)
-            scales = .allocate(capacity: count / Self.groupSize + Self.rowPadding)
-            sums = .allocate(capacity: count / Self.groupSize + Self.rowPadding)
-            scales.initialize(repeating: 0, count: count / Self.groupSize + Self.rowPadding)
-            sums.initialize(repeating: 0, count: count / Self.groupSize + Self.rowPadding)
-        }
         self.rows = rows
-        self.paddedRows = paddedRows
         self.columns = columns
-        for group in 0..<groups {
-            for row in rows..<paddedRows {
-                let index = group * paddedRows + row
-                (values + index * Self.groupSize).initialize(repeating: 0, count: Self.groupSize)
-                scales[index] = 0
-                sums[index] = 0
-            }
-        }
+        paddedRows = rows <= 2 ? rows : (rows + 3) / 4 * 4
+        let count = paddedRows * columns, groups = columns / Self.groupSize
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: count * 2, alignment: 64)
+        values = raw.bindMemory(to: Int16.self, capacity: count)
+        values.initialize(repeating: 0, count: count)  // the padding rows stay zero
+        scales = .allocate(capacity: count / Self.groupSize + Self.rowPadding)
+        sums = .allocate(capacity: count / Self.groupSize + Self.rowPadding)
+        scales.initialize(repeating: 0, count: count / Self.groupSize + Self.rowPadding)
+        sums.initialize(repeating: 0, count: count / Self.groupSize + Self.rowPadding)
         for row in 0..<rows {
             for group in 0..<groups {
                 let source = x + row * columns + group * Self.groupSize, index = group * paddedRows + row
@@ -94,6 +56,17 @@ final class QuantizedActivations: @unchecked Sendable {  // written before, read
                 #endif
             }
         }
+    }
+
+    deinit {
+        values.deallocate()
+        scales.deallocate()
+        sums.deallocate()
+    }
+
+    /// The contents as plain pointers, for the kernels' inner loops.
+    var rowsView: QuantizedRows {
+        QuantizedRows(rows: rows, paddedRows: paddedRows, values: values, scales: scales, sums: sums)
     }
 
     #if !canImport(BraidAVX2)

@@ -67,8 +67,7 @@ public struct WeightMatrix: @unchecked Sendable {
             }
         }
         guard let first = small.first else { return }
-        let activations = QuantizedActivations()
-        activations.quantize(x, rows: n, columns: first.matrix.columns)
+        let activations = QuantizedActivations(x, rows: n, columns: first.matrix.columns)
         multiplySmallBatch(small, activations: activations, pool: pool, path: path)
     }
 

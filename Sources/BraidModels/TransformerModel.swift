@@ -186,7 +186,7 @@ public final class TransformerModel: Sendable {
             Attention.attend(queries: queries, rows: rows, limits: limits, headDimension: headDim,
                              keys: cache.keys(layer: layer, sequence: tile.sequence) + kvHead * headDim,
                              values: cache.values(layer: layer, sequence: tile.sequence) + kvHead * headDim,
-                             stride: kvDim, scale: scale, into: results, outputStride: headDim, scratch: AttentionScratch())
+                             stride: kvDim, scale: scale, into: results, outputStride: headDim)
             for t in 0..<tile.count {
                 let i = tile.first + t
                 (output.pointer + i * qDim + kvHead * group * headDim).update(from: results + t * group * headDim, count: group * headDim)

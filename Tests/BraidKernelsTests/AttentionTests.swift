@@ -53,7 +53,7 @@ struct AttentionTests {
         var out = [Float](repeating: .nan, count: shape.rows * d)
         let scale = 1 / Float(d).squareRoot()
         Attention.attend(queries: q, rows: shape.rows, limits: limits, headDimension: d, keys: keys, values: values,
-                         stride: stride, scale: scale, into: &out, outputStride: d, scratch: AttentionScratch())
+                         stride: stride, scale: scale, into: &out, outputStride: d)
         let expected = reference(q, rows: shape.rows, limits: limits, d: d, keys: keys, values: values, stride: stride, scale: scale)
         for i in 0..<out.count {
             #expect(abs(Double(out[i]) - expected[i]) < 1e-5, "row \(i / d) column \(i % d)")

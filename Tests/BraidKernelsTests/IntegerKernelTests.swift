@@ -13,8 +13,7 @@ struct IntegerKernelTests {
         var x = (0..<96).map { _ in random.float(-3...3) }
         for i in 32..<64 { x[i] = 0 }
         x[70] = 1000  // an outlier only widens its own group's step
-        let q = QuantizedActivations()
-        q.quantize(x, rows: 1, columns: 96)
+        let q = QuantizedActivations(x, rows: 1, columns: 96)
         for group in 0..<3 {
             let values = x[(32 * group)..<(32 * group + 32)]
             let d = q.scales[group]
@@ -104,8 +103,7 @@ struct IntegerKernelTests {
         x[3] = .nan
         x[40] = .infinity
         for i in 64..<96 { x[i] = 1e-40 }  // a group too small to invert
-        let q = QuantizedActivations()
-        q.quantize(x, rows: 1, columns: 96)
+        let q = QuantizedActivations(x, rows: 1, columns: 96)
         #expect((64..<96).allSatisfy { q.values[$0] == 0 })
     }
 
