@@ -42,7 +42,7 @@ let package = Package(
             dependencies: ["BraidGGUF", .product(name: "HeapModule", package: "swift-collections")]
         ),
         .target(name: "BraidModels", dependencies: ["BraidKernels", "BraidGGUF"]),
-        .target(name: "BraidSampling"),
+        .target(name: "BraidSampling", dependencies: ["BraidKernels"]),
         .target(
             name: "Braid",
             dependencies: ["BraidKernels", "BraidGGUF", "BraidTokenizer", "BraidModels", "BraidSampling"]

@@ -16,6 +16,8 @@ public enum BraidError: Error, Equatable, CustomStringConvertible {
     case invalidParameter(String)
     /// This build uses instructions the CPU does not have.
     case unsupportedCPU(String)
+    /// The KV cache's memory budget cannot hold the prompt.
+    case kvCacheTooSmall(String)
 
     public var description: String {
         switch self {
@@ -33,6 +35,8 @@ public enum BraidError: Error, Equatable, CustomStringConvertible {
             why
         case let .unsupportedCPU(why):
             "unsupported CPU: \(why)"
+        case let .kvCacheTooSmall(why):
+            "KV cache too small: \(why)"
         }
     }
 }

@@ -1,12 +1,11 @@
-// Generating text from a prompt: tokenize, prefill the prompt in chunks, then decode one token at
-// a time with the sampler until an end-of-generation token, the token limit or the context end.
-import Foundation
+// What a generation is asked for and what it returns: parameters, finish reasons, timings, and
+// the result of one chain or of N branches sampled from one prompt.
 
 /// Options of one generation.
 public struct GenerationParameters: Sendable {
-    /// Most tokens to generate.
+    /// Most tokens to generate per branch.
     public var maxTokens: Int
-    /// How tokens are picked.
+    /// How tokens are picked (each branch draws from its own random stream of the seed).
     public var sampling: SamplingParameters
     /// Context length (prompt + generated tokens); nil: the model's, at most 4096.
     public var contextLength: Int?
@@ -14,14 +13,24 @@ public struct GenerationParameters: Sendable {
     public var threads: Int?
     /// Tokens per prompt-processing forward pass.
     public var promptBatchSize: Int
+    /// A branch stops when its text contains one of these; the text ends before it.
+    public var stopStrings: [String]
+    /// How many most-likely alternatives to record with every generated token (0: none).
+    public var topLogprobs: Int
+    /// Keep generating past end-of-generation tokens (for benchmarks, as llama.cpp's --ignore-eos).
+    public var ignoreEndOfGeneration: Bool
 
     public init(maxTokens: Int = 128, sampling: SamplingParameters = SamplingParameters(), contextLength: Int? = nil,
-                threads: Int? = nil, promptBatchSize: Int = 512) {
+                threads: Int? = nil, promptBatchSize: Int = 512, stopStrings: [String] = [], topLogprobs: Int = 0,
+                ignoreEndOfGeneration: Bool = false) {
         self.maxTokens = maxTokens
         self.sampling = sampling
         self.contextLength = contextLength
         self.threads = threads
         self.promptBatchSize = promptBatchSize
+        self.stopStrings = stopStrings
+        self.topLogprobs = topLogprobs
+        self.ignoreEndOfGeneration = ignoreEndOfGeneration
     }
 
     func validate() throws {
@@ -30,32 +39,81 @@ public struct GenerationParameters: Sendable {
         if let contextLength, contextLength <= 0 { throw BraidError.invalidParameter("context must be > 0 (got \(contextLength))") }
         if let threads, threads <= 0 { throw BraidError.invalidParameter("threads must be > 0 (got \(threads))") }
         guard promptBatchSize > 0 else { throw BraidError.invalidParameter("batch size must be > 0 (got \(promptBatchSize))") }
+        guard topLogprobs >= 0 else { throw BraidError.invalidParameter("top logprobs must be ≥ 0 (got \(topLogprobs))") }
     }
 }
 
-/// Why generation stopped.
+/// Why generation of a branch stopped.
 public enum FinishReason: String, Sendable, Codable {
-    /// The model produced an end-of-generation token.
+    /// The model produced an end-of-generation token, or the text reached a stop string.
     case stop
     /// The token limit or the context length was reached.
     case length
+    /// The KV cache had no block left for the branch.
+    case kvFull = "kv_full"
 }
 
 /// Wall-clock times of one generation, in milliseconds.
 public struct GenerationTimings: Sendable, Codable {
-    /// Time to process the prompt, up to the first token's logits.
+    /// Time to process the prompt, up to the first token's logits (time to first token).
     public var promptMilliseconds: Double
     /// Time from the first sampled token to the end.
     public var decodeMilliseconds: Double
     /// Tokens in the prompt.
     public var promptTokens: Int
-    /// Forward passes of one generated token each.
+    /// Prompt tokens whose keys and values came from the prefix cache instead of a forward pass.
+    public var reusedPromptTokens: Int
+    /// Tokens run through forward passes after the prompt (one per branch per decoding step).
     public var decodedTokens: Int
 
-    /// Prompt tokens processed per second.
+    /// Prompt tokens processed per second (reused ones count: they are part of the prompt).
     public var promptTokensPerSecond: Double { promptMilliseconds > 0 ? Double(promptTokens) / promptMilliseconds * 1000 : 0 }
-    /// Tokens generated per second, counting the forward passes after the first token.
+    /// Tokens generated per second over all branches, counting the forward passes after the first token.
     public var decodeTokensPerSecond: Double { decodeMilliseconds > 0 ? Double(decodedTokens) / decodeMilliseconds * 1000 : 0 }
+}
+
+/// One branch: a continuation sampled from the shared prompt.
+public struct Branch: Sendable {
+    /// Generated tokens, without the end-of-generation token.
+    public var tokens: [TokenID]
+    /// The generated text (cut before a stop string).
+    public var text: String
+    /// Why the branch stopped.
+    public var finishReason: FinishReason
+    /// Log-probability of each generated token, with the alternatives asked for.
+    public var logprobs: [SampledToken]
+
+    /// Mean log-probability of the generated tokens (0 for none): a length-normalized likelihood.
+    public var meanLogprob: Double {
+        logprobs.isEmpty ? 0 : logprobs.reduce(0.0) { $0 + Double($1.chosen.logprob) } / Double(logprobs.count)
+    }
+}
+
+/// KV memory of a generation.
+public struct KVCacheReport: Sendable {
+    /// Positions per block.
+    public var blockSize: Int
+    /// Blocks in the pool (the memory budget).
+    public var blockCount: Int
+    /// Bytes of one block (keys and values, all layers).
+    public var bytesPerBlock: Int
+    /// The most blocks in use at once during the generation.
+    public var peakUsedBlocks: Int
+
+    /// Bytes of the most blocks in use at once.
+    public var peakBytes: Int { peakUsedBlocks * bytesPerBlock }
+}
+
+/// What sampling several branches from one prompt produced.
+public struct BranchedGenerationResult: Sendable {
+    /// The prompt as token ids.
+    public var promptTokens: [TokenID]
+    /// The branches, in order of their random streams.
+    public var branches: [Branch]
+    /// Where the time went.
+    public var timings: GenerationTimings
+    /// How much KV memory the branches took.
+    public var kvCache: KVCacheReport
 }
 
 /// What one generation produced.
@@ -68,6 +126,8 @@ public struct GenerationResult: Sendable {
     public var text: String
     /// Why generation stopped.
     public var finishReason: FinishReason
+    /// Log-probabilities of the generated tokens.
+    public var logprobs: [SampledToken]
     /// Where the time went.
     public var timings: GenerationTimings
 }
@@ -84,54 +144,18 @@ extension LanguageModel {
     public func generate(promptTokens: [TokenID], parameters: GenerationParameters = GenerationParameters(),
                          onText: (String) -> Void = { _ in }) throws -> GenerationResult {
         try parameters.validate()
-        guard !promptTokens.isEmpty else { throw BraidError.emptyPrompt }
-        let context = parameters.contextLength ?? min(configuration.contextLength, 4096)
-        guard context <= configuration.contextLength else {
-            throw BraidError.invalidParameter("context \(context) exceeds the model's \(configuration.contextLength)")
-        }
-        guard promptTokens.count <= context else { throw BraidError.promptTooLong(tokens: promptTokens.count, context: context) }
-        let pool = ComputePool(threadCount: parameters.threads)
-        let cache = transformer.makeCache(capacity: min(context, promptTokens.count + min(parameters.maxTokens, context)))
-        var sampler = try Sampler(parameters.sampling)
-        let clock = ContinuousClock()
+        let session = try GenerationSession(model: self, parameters: parameters, promptTokens: promptTokens.count, branches: 1)
+        return try session.generate(promptTokens: promptTokens, parameters: parameters, onText: onText)
+    }
 
-        let promptStart = clock.now
-        var logits: [Float] = []
-        var start = 0
-        while start < promptTokens.count {
-            let chunk = Array(promptTokens[start..<min(start + parameters.promptBatchSize, promptTokens.count)])
-            logits = try transformer.forward(Batch(tokens: chunk, startPosition: start), cache: cache, pool: pool)
-            start += chunk.count
-        }
-        let promptDuration = clock.now - promptStart
-
-        var history = promptTokens
-        var generated: [TokenID] = []
-        var stream = StreamingDetokenizer(tokenizer: tokenizer)
-        var finish = FinishReason.length
-        let decodeStart = clock.now
-        var decodedForwards = 0
-        while generated.count < parameters.maxTokens {
-            let token = logits.withUnsafeBufferPointer { sampler.sample($0, history: history) }
-            if tokenizer.isEndOfGeneration(token) {
-                finish = .stop
-                break
-            }
-            generated.append(token)
-            history.append(token)
-            onText(stream.append(token))
-            let position = history.count - 1
-            // Stop at the token limit, or when the next token would not fit in the context.
-            if generated.count == parameters.maxTokens || position + 1 >= cache.capacity { break }
-            logits = try transformer.forward(Batch(tokens: [token], startPosition: position), cache: cache, pool: pool)
-            decodedForwards += 1
-        }
-        onText(stream.finish())
-        let decodeDuration = clock.now - decodeStart
-        return GenerationResult(
-            promptTokens: promptTokens, tokens: generated, text: tokenizer.decode(generated), finishReason: finish,
-            timings: GenerationTimings(promptMilliseconds: promptDuration.milliseconds, decodeMilliseconds: decodeDuration.milliseconds,
-                                       promptTokens: promptTokens.count, decodedTokens: decodedForwards))
+    /// Samples `count` branches from one prompt: the prompt is processed once, the branches share
+    /// its KV blocks and decode together, one forward pass per step for all of them.
+    public func generateBranches(prompt: String, count: Int, parameters: GenerationParameters = GenerationParameters()) throws
+        -> BranchedGenerationResult {
+        try parameters.validate()
+        let tokens = tokenizer.encode(prompt)
+        let session = try GenerationSession(model: self, parameters: parameters, promptTokens: tokens.count, branches: count)
+        return try session.generateBranches(promptTokens: tokens, count: count, parameters: parameters)
     }
 }
 

@@ -38,7 +38,7 @@ extension LanguageModel {
         for chunk in 0..<chunks {
             var ids = Array(tokens[chunk * context..<(chunk + 1) * context])
             if tokenizer.addsBOS, let bos = tokenizer.bosToken { ids[0] = bos }
-            cache.clear()
+            cache.truncate(0, to: 0)
             let logits = try transformer.forward(Batch(tokens: ids, startPosition: 0, allLogits: true), cache: cache, pool: pool)
             logits.withUnsafeBufferPointer { all in
                 for i in first..<(context - 1) {

@@ -125,7 +125,7 @@ struct Bench: ParsableCommand {
             kvBytes = cache.byteCount
             _ = try transformer.forward(Batch(tokens: Array(tokens.prefix(Self.promptChunk)), startPosition: 0), cache: cache, pool: pool)
             for _ in 0..<repetitions {
-                cache.clear()
+                cache.truncate(0, to: 0)
                 let start = clock.now
                 var logits: [Float] = []
                 for chunkStart in stride(from: 0, to: tokens.count, by: Self.promptChunk) {
@@ -152,17 +152,19 @@ struct Bench: ParsableCommand {
             kvBytes = max(kvBytes, cache.byteCount)
             var prefill = Batch()
             for sequence in 0..<size {
-                for (position, token) in prefix.enumerated() { prefill.append(token, position: position, sequence: sequence, wantsLogits: false) }
+                for (position, token) in prefix.enumerated() {
+                    prefill.append(token, position: position, sequence: SequenceID(sequence), wantsLogits: false)
+                }
             }
             var stepMilliseconds: [Double] = []
             for _ in 0..<repetitions {
-                cache.clear()
+                for sequence in 0..<size { cache.truncate(SequenceID(sequence), to: 0) }
                 _ = try transformer.forward(prefill, cache: cache, pool: pool)
                 var next = [TokenID](repeating: Self.firstDecodeToken(model: model), count: size)
                 let start = clock.now
                 for step in 0..<genTokens {
                     var decode = Batch()
-                    for sequence in 0..<size { decode.append(next[sequence], position: prefix.count + step, sequence: sequence, wantsLogits: true) }
+                    for sequence in 0..<size { decode.append(next[sequence], position: prefix.count + step, sequence: SequenceID(sequence), wantsLogits: true) }
                     let logits = try transformer.forward(decode, cache: cache, pool: pool)
                     for sequence in 0..<size { next[sequence] = Self.argmax(logits, row: sequence, width: vocabulary) }
                 }

@@ -1,5 +1,5 @@
 // Causal attention for one KV head, the way FlashAttention does it (Dao et al. 2022) but on a
-// CPU: keys and values are read a chunk at a time, each query row keeps a running maximum m, a
+// CPU: keys and values are read a run at a time (a block of the paged cache), each query row keeps a running maximum m, a
 // running sum l and an unnormalized output o, and a chunk's scores s update them as
 //
 //   m' = max(m, max s);  o ← o·e^(m−m') + Σ e^(s−m')·v;  l ← l·e^(m−m') + Σ e^(s−m');  m ← m'
@@ -13,23 +13,42 @@ import Glibc
 import Darwin
 #endif
 
+/// Consecutive positions whose keys (and values) are adjacent rows in memory: positions
+/// `position ..< position + count` are rows `row ..< row + count` from the keys' base pointer.
+public struct KeyRun: Sendable, Equatable {
+    public var position: Int
+    public var row: Int
+    public var count: Int
+
+    public init(position: Int, row: Int, count: Int) {
+        self.position = position
+        self.row = row
+        self.count = count
+    }
+
+    /// `count` keys stored in order from row 0, in runs of `length`.
+    public static func contiguous(count: Int, length: Int = 128) -> [KeyRun] {
+        stride(from: 0, to: count, by: length).map { KeyRun(position: $0, row: $0, count: min(length, count - $0)) }
+    }
+}
+
 /// Causal scaled dot-product attention over a KV cache.
 public enum Attention {
-    /// Keys per chunk.
-    static let chunk = 128
     /// Query rows from which the products go to sgemm (measured: even 3 rows × 128 keys × 64 run
     /// faster through OpenBLAS's small-matrix kernels than through the vector loops).
     static let blasRows = 2
 
-    /// `output[i] = softmax(scale · queries[i] · Kᵀ) · V` over keys `0...limits[i]` (row i's own
-    /// causal mask), for `rows` query rows of `headDimension` values (dense, row-major). Key and
-    /// value j are at `keys + j·stride` and `values + j·stride`; keys past the largest limit are
-    /// never read. Output row i goes to `output + i·outputStride`.
+    /// `output[i] = softmax(scale · queries[i] · Kᵀ) · V` over positions `0...limits[i]` (row i's
+    /// own causal mask), for `rows` query rows of `headDimension` values (dense, row-major). The
+    /// key and value of position p, in run r, are at row `r.row + p − r.position` of `keys` and
+    /// `values`, rows `stride` floats apart; `runs` cover positions in order from 0, and positions
+    /// past the largest limit are never read. Output row i goes to `output + i·outputStride`.
     public static func attend(
         queries: UnsafePointer<Float>, rows: Int, limits: UnsafePointer<Int>, headDimension d: Int,
-        keys: UnsafePointer<Float>, values: UnsafePointer<Float>, stride: Int, scale: Float,
+        keys: UnsafePointer<Float>, values: UnsafePointer<Float>, stride: Int, runs: [KeyRun], scale: Float,
         into output: UnsafeMutablePointer<Float>, outputStride: Int
     ) {
+        let chunk = runs.lazy.map(\.count).max() ?? 1
         // One chunk of scores, the unnormalized outputs, running maxima and sums, per row.
         let scores = UnsafeMutablePointer<Float>.allocate(capacity: rows * chunk)
         let o = UnsafeMutablePointer<Float>.allocate(capacity: rows * d)
@@ -43,9 +62,9 @@ public enum Attention {
         for i in 0..<rows { keyCount = max(keyCount, limits[i] + 1) }
         let useBLAS = rows >= blasRows
 
-        for start in Swift.stride(from: 0, to: keyCount, by: chunk) {
-            let width = min(chunk, keyCount - start)
-            let k = keys + start * stride, v = values + start * stride
+        for run in runs where run.position < keyCount {
+            let start = run.position, width = min(run.count, keyCount - start)
+            let k = keys + run.row * stride, v = values + run.row * stride
             // Scores of the chunk, scaled.
             if useBLAS {
                 BLAS.multiplyTransposed(queries, k, into: scores, m: rows, n: width, k: d, lda: d, ldb: stride, ldc: chunk)

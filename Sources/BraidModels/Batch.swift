@@ -15,8 +15,8 @@ public struct Batch: Sendable {
     /// Position of each token in its sequence (0-based); decides its RoPE angle and which cached
     /// keys it attends to (positions 0…position of the same sequence).
     public var positions: [Int] = []
-    /// KV-cache sequence slot of each token.
-    public var sequences: [Int] = []
+    /// The KV-cache sequence of each token.
+    public var sequences: [SequenceID] = []
     /// Whether the forward pass returns logits for each token.
     public var wantsLogits: [Bool] = []
 
@@ -24,14 +24,14 @@ public struct Batch: Sendable {
 
     /// The tokens of one sequence at consecutive positions from `start`; logits for the last only
     /// unless `allLogits`.
-    public init(tokens: [Int32], startPosition start: Int, sequence: Int = 0, allLogits: Bool = false) {
+    public init(tokens: [Int32], startPosition start: Int, sequence: SequenceID = 0, allLogits: Bool = false) {
         for (i, token) in tokens.enumerated() {
             append(token, position: start + i, sequence: sequence, wantsLogits: allLogits || i == tokens.count - 1)
         }
     }
 
     /// Adds one token.
-    public mutating func append(_ token: Int32, position: Int, sequence: Int = 0, wantsLogits: Bool) {
+    public mutating func append(_ token: Int32, position: Int, sequence: SequenceID = 0, wantsLogits: Bool) {
         tokens.append(token)
         positions.append(position)
         sequences.append(sequence)

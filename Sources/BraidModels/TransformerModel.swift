@@ -15,7 +15,7 @@ import BraidKernels
 ///
 /// ```swift
 /// let model = try TransformerModel(gguf: file)
-/// let cache = model.makeCache(capacity: 2048)
+/// let cache = model.makeCache(capacity: 2048)            // sequence 0, up to 2048 positions
 /// let logits = try model.forward(Batch(tokens: prompt, startPosition: 0), cache: cache, pool: pool)
 /// ```
 public final class TransformerModel: Sendable {
@@ -40,16 +40,23 @@ public final class TransformerModel: Sendable {
                                base: configuration.ropeBase)
     }
 
-    /// A KV cache sized for this model.
-    public func makeCache(capacity: Int, sequenceCount: Int = 1) -> KVCache {
-        KVCache(configuration: configuration, capacity: capacity, sequenceCount: sequenceCount)
+    /// A paged KV cache with blocks for `sequenceCount` sequences of up to `capacity` positions
+    /// each, and those sequences (ids 0 ..< sequenceCount) already created.
+    public func makeCache(capacity: Int, sequenceCount: Int = 1, blockSize: Int = PagedKVCache.defaultBlockSize) -> PagedKVCache {
+        let blocksPerSequence = (capacity + blockSize - 1) / blockSize
+        let cache = PagedKVCache(configuration: configuration, blockSize: blockSize, blockCount: max(1, blocksPerSequence * sequenceCount),
+                                 maximumSequenceLength: capacity)
+        for _ in 0..<sequenceCount { _ = cache.createSequence() }
+        return cache
     }
 
     /// Runs `batch` through the model, writing its keys and values into `cache`.
     /// Returns the logits of the tokens whose `wantsLogits` is set, in batch order:
-    /// `(batch.logitCount × vocabularySize)` row-major.
-    public func forward(_ batch: Batch, cache: KVCache, pool: ComputePool) throws -> [Float] {
-        try validate(batch, cache: cache)
+    /// `(batch.logitCount × vocabularySize)` row-major. Throws before changing anything for a
+    /// malformed batch, or `KVCacheError.full` when the cache lacks blocks for it.
+    public func forward(_ batch: Batch, cache: PagedKVCache, pool: ComputePool) throws -> [Float] {
+        try validate(batch)
+        try cache.prepareWrites(for: batch)
         let c = configuration
         let n = batch.count, d = c.embeddingLength, qDim = c.queryDimension, kvDim = c.kvDimension
         let ff = c.feedForwardLength, headDim = c.headDimension, pairs = c.ropeDimensionCount / 2
@@ -62,6 +69,9 @@ public final class TransformerModel: Sendable {
         for i in 0..<n {
             weights.tokenEmbedding.dequantizeRow(Int(batch.tokens[i]), into: x + i * d)
         }
+        // Where each token's keys go, and the cached runs each attention tile reads.
+        let rows = (0..<n).map { cache.row(of: batch.sequences[$0], position: batch.positions[$0]) }
+        let tiles = attentionTiles(batch, cache: cache)
         // RoPE angles once per token, shared by every head and layer.
         for i in 0..<n {
             rope.angles(position: batch.positions[i], cosines: buffers.cosines + i * pairs, sines: buffers.sines + i * pairs)
@@ -81,11 +91,11 @@ public final class TransformerModel: Sendable {
                 let cosines = buffers.cosines + i * pairs, sines = buffers.sines + i * pairs
                 for head in 0..<c.headCount { rope.rotate(buffers.query + i * qDim + head * headDim, cosines: cosines, sines: sines) }
                 for head in 0..<c.kvHeadCount { rope.rotate(buffers.key + i * kvDim + head * headDim, cosines: cosines, sines: sines) }
-                let sequence = batch.sequences[i], position = batch.positions[i]
-                (cache.keys(layer: layerIndex, sequence: sequence) + position * kvDim).update(from: buffers.key + i * kvDim, count: kvDim)
-                (cache.values(layer: layerIndex, sequence: sequence) + position * kvDim).update(from: buffers.value + i * kvDim, count: kvDim)
+                let row = rows[i]
+                cache.keys(layer: layerIndex, row: row).update(from: buffers.key + i * kvDim, count: kvDim)
+                cache.values(layer: layerIndex, row: row).update(from: buffers.value + i * kvDim, count: kvDim)
             }
-            attend(batch: batch, layer: layerIndex, cache: cache, query: buffers.query, into: buffers.attention, pool: pool)
+            attend(batch: batch, tiles: tiles, layer: layerIndex, cache: cache, query: buffers.query, into: buffers.attention, pool: pool)
             layer.attentionOutput.multiply(buffers.attention, count: n, into: h, pool: pool)
             for i in 0..<n * d { x[i] += h[i] }
 
@@ -98,7 +108,7 @@ public final class TransformerModel: Sendable {
             layer.down.multiply(buffers.gate, count: n, into: h, pool: pool)
             for i in 0..<n * d { x[i] += h[i] }
         }
-        for i in 0..<n { cache.didWrite(sequence: batch.sequences[i], position: batch.positions[i]) }
+        cache.commitWrites(of: batch)
 
         // Logits for the rows that want them.
         let wanted = (0..<n).filter { batch.wantsLogits[$0] }
@@ -115,31 +125,15 @@ public final class TransformerModel: Sendable {
         return logits
     }
 
-    private func validate(_ batch: Batch, cache: KVCache) throws {
+    /// Checks what the cache cannot: array lengths and token ids (sequences and positions are the
+    /// cache's to check).
+    private func validate(_ batch: Batch) throws {
         guard batch.count > 0 else { throw ModelError.invalidBatch("no tokens") }
         guard batch.positions.count == batch.count, batch.sequences.count == batch.count, batch.wantsLogits.count == batch.count else {
             throw ModelError.invalidBatch("tokens, positions, sequences and wantsLogits differ in length")
         }
-        // Attention reads positions 0…p of a sequence, so they must all have been written: each
-        // token continues its sequence or rewrites a position it already holds, never leaves a gap.
-        var filled = cache.lengths
-        for i in 0..<batch.count {
-            let token = batch.tokens[i]
-            guard token >= 0 && Int(token) < configuration.vocabularySize else {
-                throw ModelError.invalidToken(token, vocabularySize: configuration.vocabularySize)
-            }
-            guard batch.sequences[i] >= 0 && batch.sequences[i] < cache.sequenceCount else {
-                throw ModelError.invalidBatch("sequence \(batch.sequences[i]) is not one of the cache's \(cache.sequenceCount)")
-            }
-            guard batch.positions[i] >= 0 else { throw ModelError.invalidBatch("negative position \(batch.positions[i])") }
-            guard batch.positions[i] < cache.capacity else {
-                throw ModelError.contextExceeded(position: batch.positions[i], capacity: cache.capacity)
-            }
-            let sequence = batch.sequences[i]
-            guard batch.positions[i] <= filled[sequence] else {
-                throw ModelError.invalidBatch("position \(batch.positions[i]) of sequence \(sequence) leaves a gap after its \(filled[sequence]) positions")
-            }
-            filled[sequence] = max(filled[sequence], batch.positions[i] + 1)
+        for token in batch.tokens where token < 0 || Int(token) >= configuration.vocabularySize {
+            throw ModelError.invalidToken(token, vocabularySize: configuration.vocabularySize)
         }
     }
 
@@ -156,13 +150,13 @@ public final class TransformerModel: Sendable {
     /// own sequence at positions 0…its position. Grouped-query: query head h reads KV head
     /// h / (headCount / kvHeadCount). Consecutive tokens of one sequence go through together, in
     /// tiles, with the query heads that share a KV head; tiles × KV heads are the parallel tasks.
-    private func attend(batch: Batch, layer: Int, cache: KVCache, query: UnsafeMutablePointer<Float>,
+    private func attend(batch: Batch, tiles: [AttentionTile], layer: Int, cache: PagedKVCache, query: UnsafeMutablePointer<Float>,
                         into output: UnsafeMutablePointer<Float>, pool: ComputePool) {
         let c = configuration
         let headDim = c.headDimension, qDim = c.queryDimension, kvDim = c.kvDimension
         let group = c.headCount / c.kvHeadCount
         let scale = 1 / Float(headDim).squareRoot()
-        let tiles = Self.attentionTiles(batch, maxTokens: max(1, 64 / group))
+        let keys = cache.keys(layer: layer, row: 0), values = cache.values(layer: layer, row: 0)
         let query = UncheckedPointer(query), output = UncheckedPointer(output)
         pool.forEach(tiles.count * c.kvHeadCount) { task in
             let tile = tiles[task / c.kvHeadCount], kvHead = task % c.kvHeadCount
@@ -184,9 +178,8 @@ public final class TransformerModel: Sendable {
                 }
             }
             Attention.attend(queries: queries, rows: rows, limits: limits, headDimension: headDim,
-                             keys: cache.keys(layer: layer, sequence: tile.sequence) + kvHead * headDim,
-                             values: cache.values(layer: layer, sequence: tile.sequence) + kvHead * headDim,
-                             stride: kvDim, scale: scale, into: results, outputStride: headDim)
+                             keys: keys + kvHead * headDim, values: values + kvHead * headDim,
+                             stride: kvDim, runs: tile.runs, scale: scale, into: results, outputStride: headDim)
             for t in 0..<tile.count {
                 let i = tile.first + t
                 (output.pointer + i * qDim + kvHead * group * headDim).update(from: results + t * group * headDim, count: group * headDim)
@@ -194,18 +187,30 @@ public final class TransformerModel: Sendable {
         }
     }
 
-    /// Runs of consecutive batch rows of one sequence, at most `maxTokens` long.
-    static func attentionTiles(_ batch: Batch, maxTokens: Int) -> [(sequence: Int, first: Int, count: Int)] {
-        var tiles: [(sequence: Int, first: Int, count: Int)] = []
+    /// Runs of consecutive batch rows of one sequence, at most 64 query rows each, with the cached
+    /// runs of keys they read (positions up to the last token's).
+    func attentionTiles(_ batch: Batch, cache: PagedKVCache) -> [AttentionTile] {
+        let maxTokens = max(1, 64 / (configuration.headCount / configuration.kvHeadCount))
+        var spans: [(sequence: SequenceID, first: Int, count: Int)] = []
         for i in 0..<batch.count {
-            if let last = tiles.last, last.sequence == batch.sequences[i], last.count < maxTokens {
-                tiles[tiles.count - 1].count += 1
+            if let last = spans.last, last.sequence == batch.sequences[i], last.count < maxTokens {
+                spans[spans.count - 1].count += 1
             } else {
-                tiles.append((batch.sequences[i], i, 1))
+                spans.append((batch.sequences[i], i, 1))
             }
         }
-        return tiles
+        return spans.map { span in
+            let keyCount = (span.first..<span.first + span.count).map { batch.positions[$0] }.max()! + 1
+            return AttentionTile(first: span.first, count: span.count, runs: cache.runs(of: span.sequence, count: keyCount))
+        }
     }
+}
+
+/// Consecutive batch rows of one sequence that attend together, and where their keys are.
+struct AttentionTile {
+    let first: Int
+    let count: Int
+    let runs: [KeyRun]
 }
 
 /// A pointer shared by parallel loop iterations that write disjoint parts of it.

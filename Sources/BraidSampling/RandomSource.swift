@@ -18,6 +18,13 @@ public struct RandomSource: RandomNumberGenerator, Sendable {
         state = (splitMix(), splitMix(), splitMix(), splitMix())
     }
 
+    /// Generator `stream` of the family `seed` names: independent streams for parallel branches,
+    /// so branch i draws the same numbers however many branches run beside it. Stream 0 is
+    /// `init(seed:)`.
+    public init(seed: UInt64, stream: UInt64) {
+        self.init(seed: seed &+ stream &* 0xD1B5_4A32_D192_ED03)
+    }
+
     /// The next 64 random bits.
     public mutating func next() -> UInt64 {
         let result = rotate(state.1 &* 5, 7) &* 9

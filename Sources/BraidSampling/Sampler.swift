@@ -1,6 +1,10 @@
 // From logits to the next token, as llama.cpp's default sampler chain does it:
 // repetition penalty → top-k → top-p → min-p → temperature → draw from the softmax.
-// Temperature 0 means greedy: the arg-max after the penalty.
+// Temperature 0 means greedy: the arg-max after the penalty. Every pick can also report its
+// log-probability and the most likely alternatives under the model's own distribution
+// (log-softmax of the raw logits, before penalty and temperature), as OpenAI's and vLLM's
+// `logprobs` do: aggregation operators score branches by them.
+import BraidKernels
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -55,17 +59,59 @@ public struct SamplingParameters: Sendable, Equatable {
     }
 }
 
+/// A token and its log-probability under the model's distribution.
+public struct TokenLogprob: Sendable, Equatable {
+    /// The token id.
+    public var token: Int32
+    /// ln P(token) from the softmax of the raw logits.
+    public var logprob: Float
+
+    public init(token: Int32, logprob: Float) {
+        self.token = token
+        self.logprob = logprob
+    }
+}
+
+/// One sampled token with its log-probability and the most likely tokens at that step.
+public struct SampledToken: Sendable, Equatable {
+    /// The pick and its log-probability.
+    public var chosen: TokenLogprob
+    /// The most likely tokens, best first (as many as asked for).
+    public var alternatives: [TokenLogprob]
+}
+
 /// Picks tokens from logits with a fixed parameter set and its own random stream.
 public struct Sampler: Sendable {
     /// The validated parameters.
     public let parameters: SamplingParameters
     private var random: RandomSource
 
-    /// A sampler; throws `SamplingError` for invalid parameters.
-    public init(_ parameters: SamplingParameters) throws {
+    /// A sampler drawing from random stream `stream` of the seed (one per branch); throws
+    /// `SamplingError` for invalid parameters.
+    public init(_ parameters: SamplingParameters, stream: Int = 0) throws {
         try parameters.validate()
         self.parameters = parameters
-        random = RandomSource(seed: parameters.seed)
+        random = RandomSource(seed: parameters.seed, stream: UInt64(stream))
+    }
+
+    /// Samples the next token and reports its log-probability and the `alternatives` most
+    /// likely tokens.
+    public mutating func sampleWithLogprobs(_ logits: UnsafeBufferPointer<Float>, history: [Int32], alternatives: Int) -> SampledToken {
+        let token = sample(logits, history: history)
+        let logNormalizer = Self.logSumExp(logits)
+        let top = alternatives > 0 ? Self.topCandidates(count: min(alternatives, logits.count), vocabulary: logits.count) { logits[$0] } : []
+        return SampledToken(chosen: TokenLogprob(token: token, logprob: logits[Int(token)] - logNormalizer),
+                            alternatives: top.map { TokenLogprob(token: $0.token, logprob: $0.logit - logNormalizer) })
+    }
+
+    /// ln Σ exp(logits), with the maximum taken out first so nothing overflows.
+    static func logSumExp(_ logits: UnsafeBufferPointer<Float>) -> Float {
+        guard let maximum = logits.max(), maximum.isFinite else { return logits.max() ?? 0 }
+        let shifted = UnsafeMutableBufferPointer<Float>.allocate(capacity: logits.count)
+        defer { shifted.deallocate() }
+        _ = shifted.initialize(from: logits)
+        let sum = VectorMath.exponentiate(shifted.baseAddress!, subtracting: maximum, count: logits.count)
+        return maximum + logf(sum)
     }
 
     /// The next token given `logits` (one per vocabulary entry, at least one) and the tokens so far.

@@ -53,10 +53,37 @@ struct AttentionTests {
         var out = [Float](repeating: .nan, count: shape.rows * d)
         let scale = 1 / Float(d).squareRoot()
         Attention.attend(queries: q, rows: shape.rows, limits: limits, headDimension: d, keys: keys, values: values,
-                         stride: stride, scale: scale, into: &out, outputStride: d)
+                         stride: stride, runs: KeyRun.contiguous(count: shape.keys), scale: scale, into: &out, outputStride: d)
         let expected = reference(q, rows: shape.rows, limits: limits, d: d, keys: keys, values: values, stride: stride, scale: scale)
         for i in 0..<out.count {
             #expect(abs(Double(out[i]) - expected[i]) < 1e-5, "row \(i / d) column \(i % d)")
         }
+    }
+
+    @Test("keys in scattered blocks give the same bits as the same blocks stored in order", arguments: [1, 7])
+    func scatteredBlocks(rows: Int) {
+        var random = TestRandom(state: UInt64(rows))
+        let d = 64, stride = 64, block = 16, blocks = 5, keyCount = 70
+        let q = (0..<rows * d).map { _ in random.float(-2...2) }
+        let keys = (0..<blocks * block * stride).map { _ in random.float(-2...2) }
+        let values = (0..<blocks * block * stride).map { _ in random.float(-1...1) }
+        let limits = [Int](repeating: keyCount - 1, count: rows)
+        // The same blocks in reverse order in the pool: block b of the sequence is pool block 4 − b.
+        var scatteredKeys = keys, scatteredValues = values
+        for b in 0..<blocks {
+            let from = b * block * stride, to = (blocks - 1 - b) * block * stride
+            scatteredKeys.replaceSubrange(to..<to + block * stride, with: keys[from..<from + block * stride])
+            scatteredValues.replaceSubrange(to..<to + block * stride, with: values[from..<from + block * stride])
+        }
+        let inOrder = KeyRun.contiguous(count: keyCount, length: block)
+        let scattered = inOrder.map { KeyRun(position: $0.position, row: (blocks - 1 - $0.position / block) * block, count: $0.count) }
+        var a = [Float](repeating: .nan, count: rows * d), b = a
+        Attention.attend(queries: q, rows: rows, limits: limits, headDimension: d, keys: keys, values: values,
+                         stride: stride, runs: inOrder, scale: 0.125, into: &a, outputStride: d)
+        Attention.attend(queries: q, rows: rows, limits: limits, headDimension: d, keys: scatteredKeys, values: scatteredValues,
+                         stride: stride, runs: scattered, scale: 0.125, into: &b, outputStride: d)
+        #expect(a == b)
+        let expected = reference(q, rows: rows, limits: limits, d: d, keys: keys, values: values, stride: stride, scale: 0.125)
+        for i in 0..<a.count { #expect(abs(Double(a[i]) - expected[i]) < 1e-5) }
     }
 }

@@ -140,7 +140,7 @@ struct TinyModelBadInputTests {
             try model.transformer.forward(Batch(tokens: [1], startPosition: 2), cache: cache, pool: ComputePool())
         }
         _ = try model.transformer.forward(Batch(tokens: [1, 2, 3], startPosition: 0), cache: cache, pool: ComputePool())
-        cache.truncate(sequence: 0, to: 1)
+        cache.truncate(0, to: 1)
         #expect(throws: ModelError.self) {
             try model.transformer.forward(Batch(tokens: [9], startPosition: 2), cache: cache, pool: ComputePool())
         }

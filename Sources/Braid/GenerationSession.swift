@@ -1,0 +1,216 @@
+// A generation session: a model with one compute pool and one paged KV cache that outlive single
+// requests, so a prompt seen before is not processed again (the prefix cache adopts its blocks).
+// N branches: the prompt is processed once, forked N times (no copy), and the branches decode
+// together, one forward pass of one token per live branch per step:
+//
+//   step      prompt            1        2        3
+//   branch 0  [p0 … p511] ──┬── a0 ──── a1 ──── a2 ──  EOS: stop, blocks freed
+//   branch 1                ├── b0 ──── b1 ──── b2 ──── …
+//   branch 2                └── c0 ──── c1 ──── stop string: stop
+//   batch                       3 rows   3 rows   2 rows
+import Foundation
+
+/// A model, a compute pool and a paged KV cache with prefix reuse across requests.
+///
+/// ```swift
+/// let session = try GenerationSession(model: model, kvBudgetBytes: 256 << 20)
+/// let result = try session.generateBranches(promptTokens: model.tokenizer.encode(prompt), count: 8,
+///                                           parameters: GenerationParameters(maxTokens: 128))
+/// for branch in result.branches { print(branch.finishReason, branch.text) }
+/// ```
+public final class GenerationSession {
+    /// The model.
+    public let model: LanguageModel
+    /// The KV cache every request of the session shares.
+    public let cache: PagedKVCache
+    /// Threads for the kernels.
+    public let pool: ComputePool
+    /// The most positions a sequence may hold.
+    public let contextLength: Int
+
+    /// A session with a KV pool of at most `kvBudgetBytes` (at least one block), sequences of up
+    /// to `contextLength` positions (nil: the model's, at most 4096) and `threads` kernel threads.
+    public init(model: LanguageModel, kvBudgetBytes: Int, contextLength: Int? = nil, threads: Int? = nil,
+                blockSize: Int = PagedKVCache.defaultBlockSize) throws {
+        let context = contextLength ?? min(model.configuration.contextLength, 4096)
+        guard context > 0 else { throw BraidError.invalidParameter("context must be > 0 (got \(context))") }
+        guard context <= model.configuration.contextLength else {
+            throw BraidError.invalidParameter("context \(context) exceeds the model's \(model.configuration.contextLength)")
+        }
+        if let threads, threads <= 0 { throw BraidError.invalidParameter("threads must be > 0 (got \(threads))") }
+        guard blockSize > 0 else { throw BraidError.invalidParameter("block size must be > 0 (got \(blockSize))") }
+        let bytesPerBlock = PagedKVCache.blockBytes(configuration: model.configuration, blockSize: blockSize)
+        guard kvBudgetBytes >= bytesPerBlock else {
+            throw BraidError.kvCacheTooSmall("a budget of \(kvBudgetBytes) bytes is less than one block (\(bytesPerBlock) bytes)")
+        }
+        self.model = model
+        self.contextLength = context
+        cache = PagedKVCache(configuration: model.configuration, blockSize: blockSize, blockCount: kvBudgetBytes / bytesPerBlock,
+                             maximumSequenceLength: context)
+        pool = ComputePool(threadCount: threads)
+    }
+
+    /// A session sized for one request: blocks for the prompt and for `branches` branches of
+    /// `parameters.maxTokens` tokens each.
+    public convenience init(model: LanguageModel, parameters: GenerationParameters, promptTokens: Int, branches: Int) throws {
+        let blockSize = PagedKVCache.defaultBlockSize
+        let context = parameters.contextLength ?? min(model.configuration.contextLength, 4096)
+        func blocks(_ positions: Int) -> Int { (max(0, positions) + blockSize - 1) / blockSize }
+        // Each branch may copy the prompt's partly filled last block, then fills its own.
+        let perBranch = min(blocks(context), blocks(min(parameters.maxTokens, context)) + 1)
+        let count = blocks(min(promptTokens, context)) + max(1, branches) * perBranch
+        try self.init(model: model, kvBudgetBytes: count * PagedKVCache.blockBytes(configuration: model.configuration, blockSize: blockSize),
+                      contextLength: parameters.contextLength, threads: parameters.threads, blockSize: blockSize)
+    }
+
+    /// Generates one continuation, streaming its text to `onText` (never half a UTF-8 character,
+    /// never the start of a stop string that may still complete).
+    public func generate(promptTokens: [TokenID], parameters: GenerationParameters = GenerationParameters(),
+                         onText: (String) -> Void = { _ in }) throws -> GenerationResult {
+        let result = try withoutActuallyEscaping(onText) { try run(promptTokens: promptTokens, count: 1, parameters: parameters, onText: $0) }
+        let branch = result.branches[0]
+        return GenerationResult(promptTokens: promptTokens, tokens: branch.tokens, text: branch.text, finishReason: branch.finishReason,
+                                logprobs: branch.logprobs, timings: result.timings)
+    }
+
+    /// Samples `count` branches from one prompt (see the file header); branch i draws from random
+    /// stream i of the seed, so its tokens do not depend on how many branches run.
+    public func generateBranches(promptTokens: [TokenID], count: Int, parameters: GenerationParameters = GenerationParameters()) throws
+        -> BranchedGenerationResult {
+        try run(promptTokens: promptTokens, count: count, parameters: parameters, onText: nil)
+    }
+
+    /// A branch while it is generated.
+    private struct LiveBranch {
+        var sequence: SequenceID
+        var sampler: Sampler
+        var history: [TokenID]
+        var text: StopStringText
+        var detokenizer: StreamingDetokenizer
+        var tokens: [TokenID] = []
+        var logprobs: [SampledToken] = []
+        var finishReason: FinishReason?
+        /// Row of the last forward's logits this branch samples from next.
+        var logitsRow = 0
+    }
+
+    private func run(promptTokens: [TokenID], count: Int, parameters: GenerationParameters, onText: ((String) -> Void)?) throws
+        -> BranchedGenerationResult {
+        try parameters.validate()
+        guard count >= 1 else { throw BraidError.invalidParameter("branches must be ≥ 1 (got \(count))") }
+        guard !promptTokens.isEmpty else { throw BraidError.emptyPrompt }
+        guard promptTokens.count <= contextLength else { throw BraidError.promptTooLong(tokens: promptTokens.count, context: contextLength) }
+        let transformer = model.transformer, tokenizer = model.tokenizer
+        let vocabulary = model.configuration.vocabularySize
+        var branches = try (0..<count).map { stream in
+            LiveBranch(sequence: 0, sampler: try Sampler(parameters.sampling, stream: stream),
+                       history: Array(promptTokens.suffix(parameters.sampling.repetitionWindow)),
+                       text: StopStringText(stopStrings: parameters.stopStrings), detokenizer: StreamingDetokenizer(tokenizer: tokenizer))
+        }
+        let clock = ContinuousClock()
+        cache.resetPeak()
+
+        // The prompt: cached blocks first, the rest in chunks.
+        let promptStart = clock.now
+        let root = cache.createSequence()
+        var sequences = [root]
+        defer { for sequence in sequences { cache.free(sequence) } }
+        let reused = cache.adoptCachedPrefix(promptTokens, into: root)
+        var logits: [Float] = []
+        do {
+            for start in stride(from: reused, to: promptTokens.count, by: parameters.promptBatchSize) {
+                let chunk = Array(promptTokens[start..<min(start + parameters.promptBatchSize, promptTokens.count)])
+                logits = try transformer.forward(Batch(tokens: chunk, startPosition: start, sequence: root), cache: cache, pool: pool)
+            }
+        } catch KVCacheError.full {
+            throw BraidError.kvCacheTooSmall("\(cache.blockCount) blocks of \(cache.blockSize) positions cannot hold a prompt of \(promptTokens.count) tokens")
+        }
+        let promptDuration = clock.now - promptStart
+
+        // The branches share the prompt's blocks; each samples its first token from its logits.
+        branches[0].sequence = root
+        for i in 1..<count {
+            branches[i].sequence = try cache.fork(root)
+            sequences.append(branches[i].sequence)
+        }
+        let decodeStart = clock.now
+        var decodedTokens = 0
+        if parameters.maxTokens == 0 {
+            for i in branches.indices { branches[i].finishReason = .length }
+        }
+        while true {
+            var batch = Batch()
+            var batchBranches: [Int] = []
+            for i in branches.indices where branches[i].finishReason == nil {
+                let row = branches[i].logitsRow
+                let sampled = logits.withUnsafeBufferPointer { all in
+                    branches[i].sampler.sampleWithLogprobs(UnsafeBufferPointer(rebasing: all[row * vocabulary..<(row + 1) * vocabulary]),
+                                                           history: branches[i].history, alternatives: parameters.topLogprobs)
+                }
+                let token = sampled.chosen.token
+                if !parameters.ignoreEndOfGeneration && tokenizer.isEndOfGeneration(token) {
+                    finish(&branches[i], .stop)
+                    continue
+                }
+                branches[i].tokens.append(token)
+                branches[i].logprobs.append(sampled)
+                branches[i].history.append(token)
+                if branches[i].history.count > 2 * max(1, parameters.sampling.repetitionWindow) {
+                    branches[i].history.removeFirst(branches[i].history.count - parameters.sampling.repetitionWindow)
+                }
+                let (released, stopped) = branches[i].text.append(branches[i].detokenizer.append(token))
+                onText?(released)
+                let position = promptTokens.count + branches[i].tokens.count - 1
+                if stopped {
+                    finish(&branches[i], .stop)
+                } else if branches[i].tokens.count >= parameters.maxTokens || position + 1 >= contextLength {
+                    finish(&branches[i], .length)
+                } else {
+                    batch.append(token, position: position, sequence: branches[i].sequence, wantsLogits: true)
+                    batchBranches.append(i)
+                }
+            }
+            // One forward for every live branch; when the cache runs out of blocks, the last
+            // branch of the batch stops with `kv_full` (its blocks return to the pool) and the
+            // rest try again.
+            while !batch.tokens.isEmpty {
+                do {
+                    logits = try transformer.forward(batch, cache: cache, pool: pool)
+                    decodedTokens += batch.count
+                    break
+                } catch KVCacheError.full {
+                    let last = batchBranches.removeLast()
+                    finish(&branches[last], .kvFull)
+                    var rest = Batch()
+                    for j in 0..<batch.count - 1 {
+                        rest.append(batch.tokens[j], position: batch.positions[j], sequence: batch.sequences[j], wantsLogits: true)
+                    }
+                    batch = rest
+                }
+            }
+            guard !batchBranches.isEmpty else { break }
+            for (row, i) in batchBranches.enumerated() { branches[i].logitsRow = row }
+        }
+        for i in branches.indices {
+            let (released, _) = branches[i].text.append(branches[i].detokenizer.finish())
+            onText?(released + branches[i].text.finish())
+        }
+        let decodeDuration = clock.now - decodeStart
+
+        return BranchedGenerationResult(
+            promptTokens: promptTokens,
+            branches: branches.map {
+                Branch(tokens: $0.tokens, text: $0.text.text, finishReason: $0.finishReason ?? .length, logprobs: $0.logprobs)
+            },
+            timings: GenerationTimings(promptMilliseconds: promptDuration.milliseconds, decodeMilliseconds: decodeDuration.milliseconds,
+                                       promptTokens: promptTokens.count, reusedPromptTokens: reused, decodedTokens: decodedTokens),
+            kvCache: KVCacheReport(blockSize: cache.blockSize, blockCount: cache.blockCount, bytesPerBlock: cache.bytesPerBlock,
+                                   peakUsedBlocks: cache.peakUsedBlocks))
+    }
+
+    /// Ends a branch and returns its blocks to the pool at once.
+    private func finish(_ branch: inout LiveBranch, _ reason: FinishReason) {
+        branch.finishReason = reason
+        cache.free(branch.sequence)
+    }
+}

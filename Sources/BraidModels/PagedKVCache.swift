@@ -1,0 +1,445 @@
+// The attention key/value cache, paged as vLLM's PagedAttention keeps it (Kwon et al. 2023): keys
+// and values live in fixed-size blocks from one pool allocated up front; a sequence is a table of
+// block ids; blocks are reference-counted, so branches forked from one prompt share its blocks.
+//
+//   keys[layer]   : (blockCount, blockSize, kvHeadCount·headDim)   Float
+//   values[layer] : (blockCount, blockSize, kvHeadCount·headDim)   Float
+//
+//   prompt of 53 tokens, blocks of 16:  A: [b0 b1 b2 b3]            b3 holds 5 of 16 positions
+//   fork A → B (nothing copied):        A: [b0 b1 b2 b3]  B: [b0 b1 b2 b3]   every refcount 2
+//   B writes position 53:               B: [b0 b1 b2 b7]  b7 = copy of b3's 5 positions, b3 back to 1
+//   A writes position 53:               A writes into b3 in place (its only owner now)
+//
+// Prefix cache (vLLM's automatic prefix caching, with exact keys): a full block is registered
+// under (the registration of the block before it, its tokens); a new request walks that chain from
+// the start of its prompt and adopts every block that matches instead of recomputing it.
+// Registered blocks are immutable. When no sequence references one it stays cached, in
+// least-recently-used order, until a fresh block is needed and it is evicted. A registration's
+// serial number is never reused, so a key whose parent was evicted can no longer be reached: a
+// lookup never returns a stale block.
+import BraidKernels
+
+/// Identifies a sequence (a prompt, a branch) in a `PagedKVCache`.
+public struct SequenceID: Hashable, Comparable, Sendable, ExpressibleByIntegerLiteral, CustomStringConvertible {
+    /// The id's number.
+    public let rawValue: Int
+
+    public init(_ rawValue: Int) { self.rawValue = rawValue }
+    public init(integerLiteral value: Int) { rawValue = value }
+    public static func < (a: SequenceID, b: SequenceID) -> Bool { a.rawValue < b.rawValue }
+    public var description: String { "\(rawValue)" }
+}
+
+/// Identifies a block of a `PagedKVCache`'s pool.
+public struct BlockID: Hashable, Sendable, CustomStringConvertible {
+    /// The block's index in the pool.
+    public let index: Int
+
+    public var description: String { "b\(index)" }
+}
+
+/// Why the KV cache could not take a write (recoverable: free or stop sequences and retry).
+public enum KVCacheError: Error, Equatable, CustomStringConvertible {
+    /// The pool has fewer free or evictable blocks than the write needs.
+    case full(neededBlocks: Int, availableBlocks: Int)
+
+    public var description: String {
+        switch self {
+        case let .full(needed, available):
+            "KV cache full: the batch needs \(needed) more blocks, \(available) are free or evictable"
+        }
+    }
+}
+
+/// How the blocks of a `PagedKVCache` are used at one moment.
+public struct KVCacheUsage: Sendable, Equatable {
+    /// Blocks referenced by at least one sequence.
+    public var usedBlocks: Int
+    /// Blocks referenced by more than one sequence.
+    public var sharedBlocks: Int
+    /// Blocks no sequence references, kept for prefix reuse (evictable).
+    public var cachedBlocks: Int
+    /// Blocks holding nothing.
+    public var freeBlocks: Int
+}
+
+/// A paged, reference-counted KV cache with a prefix cache.
+///
+/// ```swift
+/// let cache = PagedKVCache(configuration: model.configuration, blockCount: 256, maximumSequenceLength: 2048)
+/// let prompt = cache.createSequence()
+/// _ = try model.forward(Batch(tokens: tokens, startPosition: 0, sequence: prompt), cache: cache, pool: pool)
+/// let branch = try cache.fork(prompt)     // shares every block; no copy
+/// ```
+public final class PagedKVCache: @unchecked Sendable {
+    /// Positions per block unless asked otherwise: attention takes a block of keys per step, and
+    /// 64 keys keep its matrix products large enough while a fork copies at most 63 positions.
+    public static let defaultBlockSize = 64
+    /// Positions per block.
+    public let blockSize: Int
+    /// Blocks in the pool.
+    public let blockCount: Int
+    /// The most positions one sequence may hold (the context length).
+    public let maximumSequenceLength: Int
+    let layerCount: Int
+    let kvDimension: Int
+    private let keyStorage: UnsafeMutablePointer<Float>
+    private let valueStorage: UnsafeMutablePointer<Float>
+
+    private struct SequenceState {
+        var blocks: [Int] = []
+        var tokens: [Int32] = []
+    }
+
+    private struct PrefixKey: Hashable {
+        let parent: UInt64
+        let tokens: [Int32]
+    }
+
+    private var sequences: [SequenceID: SequenceState] = [:]
+    private var nextSequence = 0
+    private var referenceCounts: [Int]
+    /// Blocks holding nothing, popped from the end (so a fresh pool hands out ascending ids and a
+    /// prompt's blocks are adjacent: attention reads them as one run).
+    private var freeList: [Int]
+    private var prefixIndex: [PrefixKey: Int] = [:]
+    /// Per block: its key in `prefixIndex`, and its registration serial (0: not registered).
+    private var registrations: [PrefixKey?]
+    private var serials: [UInt64]
+    private var nextSerial: UInt64 = 1
+    /// Registered blocks that no sequence references, least recently used first.
+    private var cached: LeastRecentlyUsedList
+    /// The most blocks in use at once since the cache was made (or `resetPeak`).
+    public private(set) var peakUsedBlocks = 0
+
+    /// Bytes of keys and values one block holds across all layers.
+    public static func blockBytes(configuration: ModelConfiguration, blockSize: Int) -> Int {
+        2 * configuration.layerCount * blockSize * configuration.kvDimension * MemoryLayout<Float>.size
+    }
+
+    /// A cache of `blockCount` blocks of `blockSize` positions. The pool is allocated at once but
+    /// the operating system backs its pages only when they are first written.
+    public init(configuration: ModelConfiguration, blockSize: Int = defaultBlockSize, blockCount: Int, maximumSequenceLength: Int) {
+        precondition(blockSize > 0 && blockCount > 0 && maximumSequenceLength > 0, "a cache holds at least one block and one position")
+        self.blockSize = blockSize
+        self.blockCount = blockCount
+        self.maximumSequenceLength = maximumSequenceLength
+        layerCount = configuration.layerCount
+        kvDimension = configuration.kvDimension
+        let total = layerCount * blockCount * blockSize * kvDimension
+        keyStorage = .allocate(capacity: total)
+        valueStorage = .allocate(capacity: total)
+        referenceCounts = Array(repeating: 0, count: blockCount)
+        freeList = Array((0..<blockCount).reversed())
+        registrations = Array(repeating: nil, count: blockCount)
+        serials = Array(repeating: 0, count: blockCount)
+        cached = LeastRecentlyUsedList(capacity: blockCount)
+    }
+
+    deinit {
+        keyStorage.deallocate()
+        valueStorage.deallocate()
+    }
+
+    /// Bytes of the whole pool.
+    public var byteCount: Int { 2 * layerCount * blockCount * blockSize * kvDimension * MemoryLayout<Float>.size }
+
+    /// Bytes of one block across all layers.
+    public var bytesPerBlock: Int { byteCount / blockCount }
+
+    /// How the blocks are used now.
+    public var usage: KVCacheUsage {
+        let used = blockCount - freeList.count - cached.count
+        return KVCacheUsage(usedBlocks: used, sharedBlocks: referenceCounts.lazy.filter { $0 > 1 }.count,
+                            cachedBlocks: cached.count, freeBlocks: freeList.count)
+    }
+
+    /// Starts the peak count again from the blocks in use now.
+    public func resetPeak() { peakUsedBlocks = usage.usedBlocks }
+
+    // MARK: Sequences
+
+    /// A new, empty sequence.
+    public func createSequence() -> SequenceID {
+        let id = SequenceID(nextSequence)
+        nextSequence += 1
+        sequences[id] = SequenceState()
+        return id
+    }
+
+    /// Whether `sequence` exists.
+    public func contains(_ sequence: SequenceID) -> Bool { sequences[sequence] != nil }
+
+    /// Positions `sequence` holds (0 for an unknown sequence).
+    public func length(of sequence: SequenceID) -> Int { sequences[sequence]?.tokens.count ?? 0 }
+
+    /// The tokens `sequence` holds, by position.
+    public func tokens(of sequence: SequenceID) -> [Int32] { sequences[sequence]?.tokens ?? [] }
+
+    /// The blocks of `sequence`, in position order.
+    public func blockTable(of sequence: SequenceID) -> [BlockID] { (sequences[sequence]?.blocks ?? []).map(BlockID.init) }
+
+    /// A new sequence sharing every block of `sequence` (no key or value is copied; the partly
+    /// filled last block is copied when either sequence first writes into it).
+    public func fork(_ sequence: SequenceID) throws -> SequenceID {
+        guard let state = sequences[sequence] else { throw ModelError.invalidBatch("sequence \(sequence) is not in the cache") }
+        for block in state.blocks { referenceCounts[block] += 1 }
+        let id = createSequence()
+        sequences[id] = state
+        return id
+    }
+
+    /// Forgets `sequence` and returns its blocks to the pool (registered ones stay cached).
+    public func free(_ sequence: SequenceID) {
+        guard let state = sequences.removeValue(forKey: sequence) else { return }
+        for block in state.blocks.reversed() { release(block) }
+    }
+
+    /// Forgets every sequence; cached prefixes stay.
+    public func freeAll() {
+        for id in Array(sequences.keys) { free(id) }
+    }
+
+    /// Forgets what `sequence` holds from `position` on (to re-run or roll back): the next token of
+    /// the sequence goes at `position`. Blocks past it return to the pool.
+    public func truncate(_ sequence: SequenceID, to position: Int) {
+        guard var state = sequences[sequence], position < state.tokens.count else { return }
+        let length = max(0, position)
+        let keep = (length + blockSize - 1) / blockSize
+        for block in state.blocks[keep...].reversed() { release(block) }
+        state.blocks.removeLast(state.blocks.count - keep)
+        state.tokens.removeLast(state.tokens.count - length)
+        sequences[sequence] = state
+    }
+
+    // MARK: Prefix cache
+
+    /// Gives the empty `sequence` the cached blocks that hold a prefix of `tokens` and returns how
+    /// many positions it now holds: whole blocks, except that the last token of `tokens` is never
+    /// counted (its logits are needed, so the caller computes it again; its block is copied or
+    /// taken out of the index when it is rewritten).
+    @discardableResult
+    public func adoptCachedPrefix(_ tokens: [Int32], into sequence: SequenceID) -> Int {
+        guard var state = sequences[sequence], state.tokens.isEmpty else { return 0 }
+        var parent: UInt64 = 0
+        for start in stride(from: 0, through: tokens.count - blockSize, by: blockSize) {
+            let key = PrefixKey(parent: parent, tokens: Array(tokens[start..<start + blockSize]))
+            guard let block = prefixIndex[key] else { break }
+            if referenceCounts[block] == 0 { cached.remove(block) }
+            referenceCounts[block] += 1
+            state.blocks.append(block)
+            state.tokens += key.tokens
+            parent = serials[block]
+        }
+        if !tokens.isEmpty && state.tokens.count == tokens.count { state.tokens.removeLast() }
+        sequences[sequence] = state
+        notePeak()
+        return state.tokens.count
+    }
+
+    /// Registers the full blocks of `sequence` that are not yet in the prefix index, in order.
+    private func registerFullBlocks(of sequence: SequenceID) {
+        guard let state = sequences[sequence] else { return }
+        var parent: UInt64 = 0
+        for (index, block) in state.blocks.enumerated() where (index + 1) * blockSize <= state.tokens.count {
+            if serials[block] == 0 {
+                let key = PrefixKey(parent: parent, tokens: Array(state.tokens[index * blockSize..<(index + 1) * blockSize]))
+                // The same content already cached in another block: keep that one; this chain stops here.
+                guard prefixIndex[key] == nil else { return }
+                prefixIndex[key] = block
+                registrations[block] = key
+                serials[block] = nextSerial
+                nextSerial += 1
+            }
+            parent = serials[block]
+        }
+    }
+
+    private func unregister(_ block: Int) {
+        if let key = registrations[block] { prefixIndex[key] = nil }
+        registrations[block] = nil
+        serials[block] = 0
+    }
+
+    // MARK: Blocks
+
+    private func release(_ block: Int) {
+        referenceCounts[block] -= 1
+        guard referenceCounts[block] == 0 else { return }
+        if serials[block] != 0 { cached.append(block) } else { freeList.append(block) }
+    }
+
+    /// A block for new keys: a free one, else the least recently used cached one (evicted).
+    private func allocate() -> Int {
+        let block: Int
+        if let free = freeList.popLast() {
+            block = free
+        } else {
+            block = cached.removeFirst()
+            unregister(block)
+        }
+        referenceCounts[block] = 1
+        return block
+    }
+
+    private func notePeak() { peakUsedBlocks = max(peakUsedBlocks, blockCount - freeList.count - cached.count) }
+
+    /// Keys of pool row `row` (block · blockSize + slot) in `layer`; rows of a block are adjacent.
+    func keys(layer: Int, row: Int) -> UnsafeMutablePointer<Float> {
+        keyStorage + (layer * blockCount * blockSize + row) * kvDimension
+    }
+
+    /// Values of pool row `row` in `layer`.
+    func values(layer: Int, row: Int) -> UnsafeMutablePointer<Float> {
+        valueStorage + (layer * blockCount * blockSize + row) * kvDimension
+    }
+
+    /// The pool row of `position` of `sequence` (which must hold a block for it).
+    func row(of sequence: SequenceID, position: Int) -> Int {
+        sequences[sequence]!.blocks[position / blockSize] * blockSize + position % blockSize
+    }
+
+    /// Positions `0..<count` of `sequence` as one run per block. Attention goes through keys a
+    /// run at a time, so runs that follow the blocks, not where the blocks happen to lie in the
+    /// pool, make its result independent of the allocation history (a branch gives the same bits
+    /// however many other branches run beside it).
+    func runs(of sequence: SequenceID, count: Int) -> [KeyRun] {
+        guard let blocks = sequences[sequence]?.blocks else { return [] }
+        return stride(from: 0, to: count, by: blockSize).map { position in
+            KeyRun(position: position, row: blocks[position / blockSize] * blockSize, count: min(blockSize, count - position))
+        }
+    }
+
+    // MARK: Writing a batch
+
+    /// Checks `batch` against the cache and gives every position it writes a block of its own:
+    /// new blocks past a sequence's table, a copy of a block other sequences share, and a
+    /// registered block leaves the prefix index before it changes. Throws, changing nothing, for an
+    /// unknown sequence, a gap, a position past the context, or when the pool is short of blocks.
+    func prepareWrites(for batch: Batch) throws {
+        // Blocks each sequence writes into, in order, and the lengths the batch brings them to.
+        var written: [SequenceID: Set<Int>] = [:]
+        var order: [SequenceID] = []
+        var filled: [SequenceID: Int] = [:]
+        for i in 0..<batch.count {
+            let sequence = batch.sequences[i], position = batch.positions[i]
+            guard let state = sequences[sequence] else {
+                throw ModelError.invalidBatch("sequence \(sequence) is not in the cache")
+            }
+            guard position >= 0 else { throw ModelError.invalidBatch("negative position \(position)") }
+            guard position < maximumSequenceLength else {
+                throw ModelError.contextExceeded(position: position, capacity: maximumSequenceLength)
+            }
+            // Attention reads positions 0…p of a sequence, so they must all have been written: each
+            // token continues its sequence or rewrites a position it already holds, never leaves a gap.
+            let length = filled[sequence] ?? state.tokens.count
+            guard position <= length else {
+                throw ModelError.invalidBatch("position \(position) of sequence \(sequence) leaves a gap after its \(length) positions")
+            }
+            filled[sequence] = max(length, position + 1)
+            if written[sequence] == nil { order.append(sequence) }
+            written[sequence, default: []].insert(position / blockSize)
+        }
+        // Plan with simulated reference counts (two sequences sharing a block in one batch: the
+        // first copies it, the second then owns it alone), then check the plan fits.
+        enum Step { case append, copy(Int), unregister(Int) }
+        var plan: [(SequenceID, Int, Step)] = []
+        var references: [Int: Int] = [:]
+        for sequence in order {
+            let blocks = sequences[sequence]!.blocks
+            for index in written[sequence]!.sorted() {
+                guard index < blocks.count else {
+                    plan.append((sequence, index, .append))
+                    continue
+                }
+                let block = blocks[index]
+                let count = references[block] ?? referenceCounts[block]
+                if count > 1 {
+                    plan.append((sequence, index, .copy(block)))
+                    references[block] = count - 1
+                } else if serials[block] != 0 {
+                    plan.append((sequence, index, .unregister(block)))
+                }
+            }
+        }
+        let needed = plan.filter { if case .unregister = $0.2 { false } else { true } }.count
+        let available = freeList.count + cached.count
+        guard needed <= available else { throw KVCacheError.full(neededBlocks: needed, availableBlocks: available) }
+
+        for (sequence, index, step) in plan {
+            switch step {
+            case .append:
+                sequences[sequence]!.blocks.append(allocate())
+            case let .copy(source):
+                let copy = allocate()
+                let filledRows = min(blockSize, sequences[sequence]!.tokens.count - index * blockSize)
+                for layer in 0..<layerCount {
+                    keys(layer: layer, row: copy * blockSize).update(from: keys(layer: layer, row: source * blockSize), count: filledRows * kvDimension)
+                    values(layer: layer, row: copy * blockSize).update(from: values(layer: layer, row: source * blockSize), count: filledRows * kvDimension)
+                }
+                sequences[sequence]!.blocks[index] = copy
+                release(source)
+            case let .unregister(block):
+                unregister(block)
+            }
+        }
+        notePeak()
+    }
+
+    /// Records the tokens `batch` wrote (after its keys and values are in place) and registers the
+    /// blocks it filled in the prefix index.
+    func commitWrites(of batch: Batch) {
+        var touched: [SequenceID] = []
+        var seen = Set<SequenceID>()
+        for i in 0..<batch.count {
+            let sequence = batch.sequences[i], position = batch.positions[i]
+            if sequences[sequence]!.tokens.count == position {
+                sequences[sequence]!.tokens.append(batch.tokens[i])
+            } else {
+                sequences[sequence]!.tokens[position] = batch.tokens[i]
+            }
+            if seen.insert(sequence).inserted { touched.append(sequence) }
+        }
+        for sequence in touched { registerFullBlocks(of: sequence) }
+    }
+}
+
+/// A doubly linked list of block indices in use order, with O(1) append, removal and pop of the
+/// oldest (arrays of links indexed by block).
+private struct LeastRecentlyUsedList {
+    private var previous: [Int], next: [Int]
+    private var member: [Bool]
+    private var head = -1, tail = -1
+    private(set) var count = 0
+
+    init(capacity: Int) {
+        previous = Array(repeating: -1, count: capacity)
+        next = Array(repeating: -1, count: capacity)
+        member = Array(repeating: false, count: capacity)
+    }
+
+    /// Adds `block` as the most recently used.
+    mutating func append(_ block: Int) {
+        previous[block] = tail
+        next[block] = -1
+        if tail >= 0 { next[tail] = block } else { head = block }
+        tail = block
+        member[block] = true
+        count += 1
+    }
+
+    mutating func remove(_ block: Int) {
+        guard member[block] else { return }
+        if previous[block] >= 0 { next[previous[block]] = next[block] } else { head = next[block] }
+        if next[block] >= 0 { previous[next[block]] = previous[block] } else { tail = previous[block] }
+        member[block] = false
+        count -= 1
+    }
+
+    /// Removes and returns the least recently used block (the list must not be empty).
+    mutating func removeFirst() -> Int {
+        let block = head
+        remove(block)
+        return block
+    }
+}
