@@ -1,4 +1,6 @@
-// `braid generate`: text from a prompt, streamed as it is produced, or one JSON object.
+// `braid generate`: text from a prompt, streamed as it is produced, or one JSON object. With
+// --branches N the prompt is processed once and N branches are sampled from it together; they
+// are printed one after another with a header, or as the JSON object's "branches".
 import ArgumentParser
 import Braid
 import Foundation
@@ -35,6 +37,20 @@ struct Generate: ParsableCommand {
     @Option(name: [.customShort("c"), .customLong("context")], parsing: .unconditional, help: "Context length (default: the model's, at most 4096).")
     var context: Int?
 
+    @Option(parsing: .unconditional, help: "Branches sampled from the prompt at once (each with its own random stream).")
+    var branches = 1
+
+    @Option(parsing: .unconditionalSingleValue, help: "Stop a branch where its text contains this string (repeatable).")
+    var stop: [String] = []
+
+    @Option(name: .customLong("top-logprobs"), parsing: .unconditional,
+            help: "Alternatives recorded with each token's log-probability (--json).")
+    var topLogprobs = 0
+
+    @Option(name: .customLong("kv-budget"), parsing: .unconditional,
+            help: "KV cache memory in MiB (default: what the prompt and the branches need).")
+    var kvBudget: Int?
+
     @Flag(help: "Wrap the prompt in the model's chat template.")
     var chat = false
 
@@ -51,30 +67,72 @@ struct Generate: ParsableCommand {
             sampling.repetitionPenalty = repeatPenalty
             sampling.seed = seed ?? UInt64.random(in: 0...UInt64.max)
             let parameters = GenerationParameters(maxTokens: maxTokens, sampling: sampling, contextLength: context,
-                                                  threads: modelOptions.threads)
+                                                  threads: modelOptions.threads, stopStrings: stop, topLogprobs: topLogprobs)
             try parameters.sampling.validate()
+            guard branches >= 1 else { throw BraidError.invalidParameter("--branches must be ≥ 1 (got \(branches))") }
+            if let kvBudget, kvBudget <= 0 { throw BraidError.invalidParameter("--kv-budget must be > 0 MiB (got \(kvBudget))") }
             let (model, loadMilliseconds) = try modelOptions.load()
             let text = chat ? try model.chatPrompt(user: prompt) : prompt
-            let result = try model.generate(prompt: text, parameters: parameters, onText: json ? { _ in } : writeOut)
-            if json {
-                let t = result.timings
-                try printJSON([
-                    "prompt_tokens": result.promptTokens.map(Int.init),
-                    "tokens": result.tokens.map(Int.init),
-                    "text": result.text,
-                    "finish_reason": result.finishReason.rawValue,
-                    "seed": NSNumber(value: sampling.seed),
-                    "timings": [
-                        "load_ms": loadMilliseconds,
-                        "prompt_ms": t.promptMilliseconds,
-                        "decode_ms": t.decodeMilliseconds,
-                        "prompt_tokens_per_s": t.promptTokensPerSecond,
-                        "decode_tokens_per_s": t.decodeTokensPerSecond,
-                    ],
-                ] as [String: Any])
-            } else {
+            let promptTokens = model.tokenizer.encode(text)
+            let session = try kvBudget.map {
+                try GenerationSession(model: model, kvBudgetBytes: $0 << 20, contextLength: context, threads: modelOptions.threads)
+            } ?? GenerationSession(model: model, parameters: parameters, promptTokens: promptTokens.count, branches: branches)
+            let cache = session.cache
+            if !json && branches > 1 {
+                let mebibytes = Double(cache.byteCount) / 1_048_576
+                FileHandle.standardError.write(Data(String(format: "braid: KV cache: %d blocks of %d positions (%.1f MiB)\n",
+                                                           cache.blockCount, cache.blockSize, mebibytes).utf8))
+            }
+            if branches == 1 && !json {
+                _ = try session.generate(promptTokens: promptTokens, parameters: parameters, onText: writeOut)
                 writeOut("\n")
+                return
+            }
+            let result = try session.generateBranches(promptTokens: promptTokens, count: branches, parameters: parameters)
+            if json {
+                try printJSON(Self.json(result, model: model, seed: sampling.seed, loadMilliseconds: loadMilliseconds))
+            } else {
+                for (i, branch) in result.branches.enumerated() {
+                    writeOut(String(format: "── branch %d/%d · %@ · %d tokens · mean logprob %.3f ──\n", i + 1, branches,
+                                    branch.finishReason.rawValue, branch.tokens.count, branch.meanLogprob))
+                    writeOut(branch.text + "\n")
+                }
             }
         }
+    }
+
+    /// The JSON object: the first branch's fields at the top level (as a single generation
+    /// prints them), every branch under "branches", timings and KV memory.
+    static func json(_ result: BranchedGenerationResult, model: LanguageModel, seed: UInt64, loadMilliseconds: Double) -> [String: Any] {
+        let t = result.timings, first = result.branches[0], kv = result.kvCache
+        func logprob(_ entry: TokenLogprob) -> [String: Any] { ["token": Int(entry.token), "logprob": Double(entry.logprob)] }
+        return [
+            "prompt_tokens": result.promptTokens.map(Int.init),
+            "tokens": first.tokens.map(Int.init),
+            "text": first.text,
+            "finish_reason": first.finishReason.rawValue,
+            "seed": NSNumber(value: seed),
+            "branches": result.branches.map { branch -> [String: Any] in
+                [
+                    "text": branch.text, "tokens": branch.tokens.map(Int.init), "finish_reason": branch.finishReason.rawValue,
+                    "mean_logprob": branch.meanLogprob,
+                    "logprobs": branch.logprobs.map { sampled -> [String: Any] in
+                        logprob(sampled.chosen).merging(["top_logprobs": sampled.alternatives.map(logprob)]) { a, _ in a }
+                    },
+                ]
+            },
+            "timings": [
+                "load_ms": loadMilliseconds,
+                "prompt_ms": t.promptMilliseconds,
+                "decode_ms": t.decodeMilliseconds,
+                "prompt_tokens_per_s": t.promptTokensPerSecond,
+                "decode_tokens_per_s": t.decodeTokensPerSecond,
+                "reused_prompt_tokens": t.reusedPromptTokens,
+            ],
+            "kv_cache": [
+                "block_size": kv.blockSize, "blocks": kv.blockCount, "bytes_per_block": kv.bytesPerBlock,
+                "peak_used_blocks": kv.peakUsedBlocks, "peak_bytes": kv.peakBytes,
+            ],
+        ]
     }
 }

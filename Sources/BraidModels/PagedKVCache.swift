@@ -61,6 +61,13 @@ public struct KVCacheUsage: Sendable, Equatable {
     public var cachedBlocks: Int
     /// Blocks holding nothing.
     public var freeBlocks: Int
+
+    public init(usedBlocks: Int, sharedBlocks: Int, cachedBlocks: Int, freeBlocks: Int) {
+        self.usedBlocks = usedBlocks
+        self.sharedBlocks = sharedBlocks
+        self.cachedBlocks = cachedBlocks
+        self.freeBlocks = freeBlocks
+    }
 }
 
 /// A paged, reference-counted KV cache with a prefix cache.
@@ -216,8 +223,7 @@ public final class PagedKVCache: @unchecked Sendable {
 
     /// Gives the empty `sequence` the cached blocks that hold a prefix of `tokens` and returns how
     /// many positions it now holds: whole blocks, except that the last token of `tokens` is never
-    /// counted (its logits are needed, so the caller computes it again; its block is copied or
-    /// taken out of the index when it is rewritten).
+    /// counted (its logits are needed, so the caller computes it again, into a copy of its block).
     @discardableResult
     public func adoptCachedPrefix(_ tokens: [Int32], into sequence: SequenceID) -> Int {
         guard var state = sequences[sequence], state.tokens.isEmpty else { return 0 }
@@ -313,8 +319,9 @@ public final class PagedKVCache: @unchecked Sendable {
     // MARK: Writing a batch
 
     /// Checks `batch` against the cache and gives every position it writes a block of its own:
-    /// new blocks past a sequence's table, a copy of a block other sequences share, and a
-    /// registered block leaves the prefix index before it changes. Throws, changing nothing, for an
+    /// new blocks past a sequence's table, and a copy of a block that other sequences share or
+    /// that the prefix index holds (registered blocks never change, so the index stays true and
+    /// the blocks after it stay reachable). Throws, changing nothing, for an
     /// unknown sequence, a gap, a position past the context, or when the pool is short of blocks.
     func prepareWrites(for batch: Batch) throws {
         // Blocks each sequence writes into, in order, and the lengths the batch brings them to.
@@ -342,7 +349,7 @@ public final class PagedKVCache: @unchecked Sendable {
         }
         // Plan with simulated reference counts (two sequences sharing a block in one batch: the
         // first copies it, the second then owns it alone), then check the plan fits.
-        enum Step { case append, copy(Int), unregister(Int) }
+        enum Step { case append, copy(Int) }
         var plan: [(SequenceID, Int, Step)] = []
         var references: [Int: Int] = [:]
         for sequence in order {
@@ -354,15 +361,13 @@ public final class PagedKVCache: @unchecked Sendable {
                 }
                 let block = blocks[index]
                 let count = references[block] ?? referenceCounts[block]
-                if count > 1 {
+                if count > 1 || serials[block] != 0 {
                     plan.append((sequence, index, .copy(block)))
                     references[block] = count - 1
-                } else if serials[block] != 0 {
-                    plan.append((sequence, index, .unregister(block)))
                 }
             }
         }
-        let needed = plan.filter { if case .unregister = $0.2 { false } else { true } }.count
+        let needed = plan.count
         let available = freeList.count + cached.count
         guard needed <= available else { throw KVCacheError.full(neededBlocks: needed, availableBlocks: available) }
 
@@ -379,8 +384,6 @@ public final class PagedKVCache: @unchecked Sendable {
                 }
                 sequences[sequence]!.blocks[index] = copy
                 release(source)
-            case let .unregister(block):
-                unregister(block)
             }
         }
         notePeak()

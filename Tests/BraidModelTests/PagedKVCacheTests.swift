@@ -1,0 +1,185 @@
+// The paged KV cache on tiny random models: forks share blocks and copy on write, block
+// accounting survives many forks and frees, a full pool is an error that changes nothing, the
+// prefix cache hands back exactly the blocks of a prompt seen before and never a stale one, and a
+// batch that mixes sequences equals running each alone.
+import Braid
+import BraidTestSupport
+import Testing
+
+@Suite("Paged KV cache")
+struct PagedKVCacheTests {
+    static let vocabularyPrompt: [Int32] = (0..<100).map { Int32(($0 * 37 + 11) % 250) }
+
+    func model(context: Int = 256) throws -> LanguageModel {
+        var tiny = TinyModel(architecture: "qwen2")
+        tiny.contextLength = context
+        return try LanguageModel(path: tiny.write())
+    }
+
+    func cache(_ model: LanguageModel, blocks: Int, blockSize: Int = 16) -> PagedKVCache {
+        PagedKVCache(configuration: model.configuration, blockSize: blockSize, blockCount: blocks, maximumSequenceLength: 256)
+    }
+
+    /// Logits of the last token of `chunks` run one after another as a single sequence in a cache
+    /// of its own. The same chunks take the same kernels, so the bits must match exactly.
+    func alone(_ model: LanguageModel, _ chunks: [Int32]...) throws -> [Float] {
+        let fresh = cache(model, blocks: 32)
+        let sequence = fresh.createSequence()
+        var logits: [Float] = []
+        var position = 0
+        for chunk in chunks where !chunk.isEmpty {
+            logits = try model.transformer.forward(Batch(tokens: chunk, startPosition: position, sequence: sequence), cache: fresh, pool: ComputePool())
+            position += chunk.count
+        }
+        return logits
+    }
+
+    @Test("a fork shares every block; writing to one branch never changes the other")
+    func forkAndCopyOnWrite() throws {
+        let model = try model()
+        let pool = ComputePool()
+        let kv = cache(model, blocks: 32)
+        let prompt = Array(Self.vocabularyPrompt.prefix(40))  // 2 full blocks and 8 positions of a third
+        let a = kv.createSequence()
+        _ = try model.transformer.forward(Batch(tokens: prompt, startPosition: 0, sequence: a), cache: kv, pool: pool)
+        let b = try kv.fork(a)
+        #expect(kv.blockTable(of: b) == kv.blockTable(of: a))
+        #expect(kv.usage == KVCacheUsage(usedBlocks: 3, sharedBlocks: 3, cachedBlocks: 0, freeBlocks: 29))
+
+        // b goes first: it copies the partly filled block; a keeps the original.
+        let bLogits = try model.transformer.forward(Batch(tokens: [7, 8, 9], startPosition: 40, sequence: b), cache: kv, pool: pool)
+        #expect(kv.blockTable(of: b)[..<2] == kv.blockTable(of: a)[..<2])
+        #expect(kv.blockTable(of: b)[2] != kv.blockTable(of: a)[2])
+        #expect(kv.usage.sharedBlocks == 2)
+        let aLogits = try model.transformer.forward(Batch(tokens: [200, 201], startPosition: 40, sequence: a), cache: kv, pool: pool)
+        #expect(try aLogits == alone(model, prompt, [200, 201]))
+        #expect(try bLogits == alone(model, prompt, [7, 8, 9]))
+        // And b still reads its own tokens after a wrote its own.
+        let bNext = try model.transformer.forward(Batch(tokens: [10], startPosition: 43, sequence: b), cache: kv, pool: pool)
+        #expect(try bNext == alone(model, prompt, [7, 8, 9], [10]))
+        #expect(kv.tokens(of: a) == prompt + [200, 201] && kv.tokens(of: b) == prompt + [7, 8, 9, 10])
+    }
+
+    @Test("block accounting after many forks, writes, truncations and frees")
+    func accounting() throws {
+        let model = try model()
+        let pool = ComputePool()
+        let kv = cache(model, blocks: 64)
+        let root = kv.createSequence()
+        _ = try model.transformer.forward(Batch(tokens: Array(Self.vocabularyPrompt.prefix(40)), startPosition: 0, sequence: root),
+                                          cache: kv, pool: pool)
+        var forks: [SequenceID] = []
+        for i in 0..<10 {
+            let fork = try kv.fork(root)
+            forks.append(fork)
+            _ = try model.transformer.forward(Batch(tokens: [Int32(i)], startPosition: 40, sequence: fork), cache: kv, pool: pool)
+        }
+        // Two full blocks shared by all 11; each fork copied the third.
+        #expect(kv.usage == KVCacheUsage(usedBlocks: 13, sharedBlocks: 2, cachedBlocks: 0, freeBlocks: 51))
+        // Forks of forks, then growth past a block boundary.
+        let grandchild = try kv.fork(forks[0])
+        _ = try model.transformer.forward(Batch(tokens: Array(repeating: 5, count: 30), startPosition: 41, sequence: grandchild),
+                                          cache: kv, pool: pool)
+        #expect(kv.length(of: grandchild) == 71 && kv.blockTable(of: grandchild).count == 5)
+        #expect(kv.usage.usedBlocks == 16)  // a copy of its parent's third block and two new ones
+        kv.truncate(grandchild, to: 45)
+        #expect(kv.blockTable(of: grandchild).count == 3 && kv.usage.usedBlocks == 14)
+        for fork in forks { kv.free(fork) }
+        kv.free(grandchild)
+        // Root keeps its 3 blocks; the grandchild's blocks that were once full (positions 32…47 and
+        // 48…63) stay cached for prefix reuse, the partly filled ones are free.
+        #expect(kv.usage == KVCacheUsage(usedBlocks: 3, sharedBlocks: 0, cachedBlocks: 2, freeBlocks: 59))
+        kv.free(root)
+        #expect(kv.usage == KVCacheUsage(usedBlocks: 0, sharedBlocks: 0, cachedBlocks: 4, freeBlocks: 60))
+        #expect(kv.peakUsedBlocks == 16)
+    }
+
+    @Test("a full pool throws KVCacheError.full and changes nothing")
+    func full() throws {
+        let model = try model()
+        let pool = ComputePool()
+        let kv = cache(model, blocks: 3)
+        let a = kv.createSequence()
+        _ = try model.transformer.forward(Batch(tokens: Array(Self.vocabularyPrompt.prefix(40)), startPosition: 0, sequence: a),
+                                          cache: kv, pool: pool)
+        let b = try kv.fork(a)
+        // b needs a copy of the third block: no block is left.
+        #expect(throws: KVCacheError.full(neededBlocks: 1, availableBlocks: 0)) {
+            try model.transformer.forward(Batch(tokens: [1], startPosition: 40, sequence: b), cache: kv, pool: pool)
+        }
+        #expect(kv.length(of: b) == 40 && kv.usage.sharedBlocks == 3)
+        kv.free(b)
+        let next = try model.transformer.forward(Batch(tokens: [1], startPosition: 40, sequence: a), cache: kv, pool: pool)
+        #expect(try next == alone(model, Array(Self.vocabularyPrompt.prefix(40)), [1]))
+        #expect(throws: ModelError.contextExceeded(position: 256, capacity: 256)) {
+            try model.transformer.forward(Batch(tokens: [1], startPosition: 256, sequence: a), cache: kv, pool: pool)
+        }
+    }
+
+    @Test("the prefix cache returns a seen prompt's blocks, recomputes the last token, and never a stale block after eviction")
+    func prefixCache() throws {
+        let model = try model()
+        let pool = ComputePool()
+        let kv = cache(model, blocks: 12)
+        let prompt = Self.vocabularyPrompt  // 6 full blocks and 4 positions
+        let first = kv.createSequence()
+        _ = try model.transformer.forward(Batch(tokens: prompt, startPosition: 0, sequence: first), cache: kv, pool: pool)
+        kv.free(first)
+        #expect(kv.usage.cachedBlocks == 6)
+
+        func rerun(_ tokens: [Int32]) throws -> (reused: Int, logits: [Float]) {
+            let sequence = kv.createSequence()
+            defer { kv.free(sequence) }
+            let reused = kv.adoptCachedPrefix(tokens, into: sequence)
+            let logits = try model.transformer.forward(Batch(tokens: Array(tokens[reused...]), startPosition: reused, sequence: sequence),
+                                                       cache: kv, pool: pool)
+            return (reused, logits)
+        }
+        let again = try rerun(prompt)
+        #expect(try again.reused == 96 && again.logits == alone(model, Array(prompt[..<96]), Array(prompt[96...])))
+        // A prompt of whole blocks: all adopted but the last token, which is computed again.
+        let exact = Array(prompt.prefix(64))
+        let whole = try rerun(exact)
+        #expect(try whole.reused == 63 && whole.logits == alone(model, Array(exact[..<63]), [exact[63]]))
+        // A prompt that differs in its second block reuses only the first. (Its keys came from a
+        // 100-token sgemm forward, the reference's from its own: equal to float rounding only.)
+        var changed = prompt
+        changed[20] = 3
+        let partial = try rerun(changed)
+        #expect(partial.reused == 16)
+        #expect(try maxDifference(partial.logits[...], alone(model, changed)[...]) < 2e-3)
+
+        // Other content fills the pool: the LRU blocks are evicted and their ids reused.
+        let other = kv.createSequence()
+        let otherTokens = (0..<180).map { Int32(($0 * 13 + 5) % 250) }
+        _ = try model.transformer.forward(Batch(tokens: otherTokens, startPosition: 0, sequence: other), cache: kv, pool: pool)
+        kv.free(other)
+        let evicted = try rerun(prompt)
+        #expect(evicted.reused < 96)
+        #expect(try maxDifference(evicted.logits[...], alone(model, prompt)[...]) < 2e-3)
+    }
+
+    @Test("a batch mixing a prompt chunk, forked decoders and a new sequence equals each run alone")
+    func batchedEqualsSeparate() throws {
+        let model = try model()
+        let pool = ComputePool()
+        let kv = cache(model, blocks: 32)
+        let vocabulary = model.configuration.vocabularySize
+        let prompt = Array(Self.vocabularyPrompt.prefix(20))
+        let root = kv.createSequence()
+        _ = try model.transformer.forward(Batch(tokens: prompt, startPosition: 0, sequence: root), cache: kv, pool: pool)
+        let forks = try (0..<3).map { _ in try kv.fork(root) }
+        let fresh = kv.createSequence()
+        var batch = Batch()
+        for (i, fork) in forks.enumerated() { batch.append(Int32(50 + i), position: 20, sequence: fork, wantsLogits: true) }
+        for (i, token) in [Int32(9), 8, 7, 6, 5].enumerated() { batch.append(token, position: i, sequence: fresh, wantsLogits: i == 4) }
+        batch.append(99, position: 20, sequence: root, wantsLogits: true)
+        let logits = try model.transformer.forward(batch, cache: kv, pool: pool)
+        // Rows of up to 16 tokens take the integer kernels, which give a row the same bits in any batch.
+        let expected = try [alone(model, prompt, [50]), alone(model, prompt, [51]), alone(model, prompt, [52]),
+                            alone(model, [9, 8, 7, 6, 5]), alone(model, prompt, [99])]
+        for (row, want) in expected.enumerated() {
+            #expect(Array(logits[row * vocabulary..<(row + 1) * vocabulary]) == want, "row \(row)")
+        }
+    }
+}
