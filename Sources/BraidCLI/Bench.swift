@@ -39,6 +39,10 @@ struct Bench: ParsableCommand {
             help: "Sequences decoded at once, comma-separated or repeated (e.g. 1,2,4,8,16; default: none).")
     var batch: [String] = []
 
+    @Option(parsing: .unconditionalSingleValue,
+            help: "Branches forked from one -p prompt and decoded together, comma-separated or repeated (e.g. 1,2,4,8,16).")
+    var branches: [String] = []
+
     @Flag(help: "Print one JSON object.")
     var json = false
 
@@ -49,7 +53,8 @@ struct Bench: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let batchSizes = try parsedBatchSizes()
+            let batchSizes = try Self.parsedSizes(batch, option: "--batch")
+            let branchCounts = try Self.parsedSizes(branches, option: "--branches")
             for (name, value) in [("-p/--prompt-tokens", promptTokens), ("-n/--gen-tokens", genTokens), ("-r/--repetitions", repetitions)]
             where value < 1 {
                 throw BraidError.invalidParameter("\(name) must be ≥ 1 (got \(value))")
@@ -62,7 +67,16 @@ struct Bench: ParsableCommand {
             }
             let prefix = min(Self.batchedPrefix, promptTokens)
             for size in batchSizes { try Self.checkMemory(model: model, sequences: size, capacity: prefix + genTokens) }
-            let report = try measure(model: model, batchSizes: batchSizes)
+            var report = try measure(model: model, batchSizes: batchSizes)
+            if !branchCounts.isEmpty {
+                let prompt = Self.prompt(count: promptTokens, model: model)
+                report.branches = try BranchBench.measure(model: model, prompt: prompt, counts: branchCounts, genTokens: genTokens,
+                                                          repetitions: repetitions, threads: modelOptions.threads)
+                report.prefixCache = try BranchBench.measurePrefixCache(model: model, prompt: prompt, repetitions: repetitions,
+                                                                        threads: modelOptions.threads)
+                report.kvCacheBytes = max(report.kvCacheBytes, report.branches.map(\.kvPeakBytes).max() ?? 0)
+                report.peakResidentBytes = Self.peakResidentBytes()
+            }
             if json {
                 try printJSON(report.json)
             } else {
@@ -71,13 +85,14 @@ struct Bench: ParsableCommand {
         }
     }
 
-    /// The --batch values, deduplicated and sorted, with 1 added as the baseline; empty if none.
-    private func parsedBatchSizes() throws -> [Int] {
+    /// The values of a size-list option, deduplicated and sorted, with 1 added as the baseline;
+    /// empty if none.
+    private static func parsedSizes(_ values: [String], option: String) throws -> [Int] {
         var sizes = Set<Int>()
-        for text in batch.flatMap({ $0.split(separator: ",", omittingEmptySubsequences: false) }) {
+        for text in values.flatMap({ $0.split(separator: ",", omittingEmptySubsequences: false) }) {
             let trimmed = text.trimmingCharacters(in: .whitespaces)
-            guard let size = Int(trimmed) else { throw BraidError.invalidParameter("--batch takes integers (got '\(trimmed)')") }
-            guard size >= 1 else { throw BraidError.invalidParameter("--batch sizes must be ≥ 1 (got \(size))") }
+            guard let size = Int(trimmed) else { throw BraidError.invalidParameter("\(option) takes integers (got '\(trimmed)')") }
+            guard size >= 1 else { throw BraidError.invalidParameter("\(option) values must be ≥ 1 (got \(size))") }
             sizes.insert(size)
         }
         if !sizes.isEmpty { sizes.insert(1) }
@@ -245,8 +260,10 @@ struct BenchReport {
     let decode: Statistics
     let batched: [BatchedResult]
     /// The largest KV cache of the run (one exists at a time).
-    let kvCacheBytes: Int
-    let peakResidentBytes: Int
+    var kvCacheBytes: Int
+    var peakResidentBytes: Int
+    var branches: [BranchResult] = []
+    var prefixCache: PrefixCacheResult?
 
     /// Median step time of B=1, the baseline of the step-cost ratios.
     private var baselineStep: Double { batched.first { $0.size == 1 }?.stepMilliseconds.median ?? 0 }
@@ -264,7 +281,28 @@ struct BenchReport {
                  "step_cost_vs_1": stepCost(result), "kv_cache_bytes": result.kvCacheBytes]
             },
             "kv_cache_bytes": kvCacheBytes, "peak_rss_bytes": peakResidentBytes,
-        ]
+        ].merging(branchesJSON) { a, _ in a }
+    }
+
+    private var branchBaseline: Double { branches.first { $0.branches == 1 }?.tokensPerSecond.median ?? 0 }
+
+    private var branchesJSON: [String: Any] {
+        guard let prefixCache else { return [:] }
+        return ["branches": branches.map { $0.json(baseline: branchBaseline) }, "prefix_cache": prefixCache.json]
+    }
+
+    /// The branch figures as a table, and the prefix cache's time to first token.
+    private var branchTable: String {
+        guard let prefixCache else { return "" }
+        var text = "\n| branches | aggregate decode t/s | ms/step | vs 1 branch | peak KV MiB | KV vs prompt stored once |\n"
+            + "|---:|---:|---:|---:|---:|---:|\n"
+        for result in branches {
+            text += "| \(result.branches) | \(result.tokensPerSecond.formatted()) | \(result.stepMilliseconds.formatted()) | "
+                + String(format: "%.2f | %@ | %.3f |\n", branchBaseline > 0 ? result.tokensPerSecond.median / branchBaseline : 0,
+                         Self.mebibytes(result.kvPeakBytes), result.kvPeakVsSharedPrompt)
+        }
+        return text + String(format: "time to first token, p=%d: %.1f ms first, %.1f ms repeated (prefix cache) = %.3f×\n",
+                             promptTokens, prefixCache.firstMilliseconds.median, prefixCache.repeatMilliseconds.median, prefixCache.ratio)
     }
 
     /// A table in llama-bench's layout, then the memory figures.
@@ -293,6 +331,7 @@ struct BenchReport {
         return line(rows[0]) + rule + rows.dropFirst().map(line).joined() + "\n"
             + "peak RSS \(Self.mebibytes(peakResidentBytes)) = \(String(format: "%.2f", Double(peakResidentBytes) / (file + kv)))"
             + " × (model file \(size) + KV cache \(Self.mebibytes(kvCacheBytes))); \(repetitions) repetition\(repetitions == 1 ? "" : "s")\n"
+            + branchTable
     }
 
     private static func mebibytes(_ bytes: Int) -> String {

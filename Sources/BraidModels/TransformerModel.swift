@@ -149,7 +149,8 @@ public final class TransformerModel: Sendable {
     /// Causal attention: each token's query heads attend to the cached keys and values of its
     /// own sequence at positions 0…its position. Grouped-query: query head h reads KV head
     /// h / (headCount / kvHeadCount). Consecutive tokens of one sequence go through together, in
-    /// tiles, with the query heads that share a KV head; tiles × KV heads are the parallel tasks.
+    /// tiles, with the query heads that share a KV head. A task is one KV head and a range of
+    /// tiles: the tiles of branches that share a prompt read its blocks once, together.
     private func attend(batch: Batch, tiles: [AttentionTile], layer: Int, cache: PagedKVCache, query: UnsafeMutablePointer<Float>,
                         into output: UnsafeMutablePointer<Float>, pool: ComputePool) {
         let c = configuration
@@ -158,9 +159,10 @@ public final class TransformerModel: Sendable {
         let scale = 1 / Float(headDim).squareRoot()
         let keys = cache.keys(layer: layer, row: 0), values = cache.values(layer: layer, row: 0)
         let query = UncheckedPointer(query), output = UncheckedPointer(output)
-        pool.forEach(tiles.count * c.kvHeadCount) { task in
-            let tile = tiles[task / c.kvHeadCount], kvHead = task % c.kvHeadCount
-            let rows = tile.count * group
+        let ranges = Self.balancedRanges(tiles, parts: max(1, (2 * pool.threadCount + c.kvHeadCount - 1) / c.kvHeadCount))
+        pool.forEach(ranges.count * c.kvHeadCount) { task in
+            let range = ranges[task / c.kvHeadCount], kvHead = task % c.kvHeadCount
+            let rows = tiles[range].reduce(0) { $0 + $1.count } * group
             let queries = UnsafeMutablePointer<Float>.allocate(capacity: rows * headDim)
             let results = UnsafeMutablePointer<Float>.allocate(capacity: rows * headDim)
             let limits = UnsafeMutablePointer<Int>.allocate(capacity: rows)
@@ -169,22 +171,47 @@ public final class TransformerModel: Sendable {
                 results.deallocate()
                 limits.deallocate()
             }
-            // Rows ordered (token, head of the group): gather the queries, attend, scatter back.
-            for t in 0..<tile.count {
-                let i = tile.first + t
-                for h in 0..<group {
-                    (queries + (t * group + h) * headDim).update(from: query.pointer + i * qDim + (kvHead * group + h) * headDim, count: headDim)
-                    limits[t * group + h] = batch.positions[i]
+            // Rows ordered (tile, token, head of the group): gather the queries, attend, scatter back.
+            var groups: [QueryGroup] = []
+            var row = 0
+            for tile in tiles[range] {
+                groups.append(QueryGroup(firstRow: row, rowCount: tile.count * group, runs: tile.runs))
+                for i in tile.first..<tile.first + tile.count {
+                    for h in 0..<group {
+                        (queries + row * headDim).update(from: query.pointer + i * qDim + (kvHead * group + h) * headDim, count: headDim)
+                        limits[row] = batch.positions[i]
+                        row += 1
+                    }
                 }
             }
-            Attention.attend(queries: queries, rows: rows, limits: limits, headDimension: headDim,
-                             keys: keys + kvHead * headDim, values: values + kvHead * headDim,
-                             stride: kvDim, runs: tile.runs, scale: scale, into: results, outputStride: headDim)
-            for t in 0..<tile.count {
-                let i = tile.first + t
-                (output.pointer + i * qDim + kvHead * group * headDim).update(from: results + t * group * headDim, count: group * headDim)
+            Attention.attend(queries: queries, limits: limits, headDimension: headDim, keys: keys + kvHead * headDim,
+                             values: values + kvHead * headDim, stride: kvDim, groups: groups, scale: scale, into: results,
+                             outputStride: headDim)
+            row = 0
+            for tile in tiles[range] {
+                for i in tile.first..<tile.first + tile.count {
+                    (output.pointer + i * qDim + kvHead * group * headDim).update(from: results + row * headDim, count: group * headDim)
+                    row += group
+                }
             }
         }
+    }
+
+    /// At most `parts` consecutive ranges of `tiles` with about equal attention work (query rows
+    /// × keys read) in each.
+    static func balancedRanges(_ tiles: [AttentionTile], parts: Int) -> [Range<Int>] {
+        let costs = tiles.map { $0.count * (($0.runs.last.map { $0.position + $0.count }) ?? 1) }
+        let total = costs.reduce(0, +)
+        var ranges: [Range<Int>] = []
+        var start = 0, accumulated = 0
+        for (i, cost) in costs.enumerated() {
+            accumulated += cost
+            if accumulated * parts >= total * (ranges.count + 1) || i == tiles.count - 1 {
+                ranges.append(start..<i + 1)
+                start = i + 1
+            }
+        }
+        return ranges
     }
 
     /// Runs of consecutive batch rows of one sequence, at most 64 query rows each, with the cached

@@ -28,19 +28,22 @@ struct BranchTests {
     func reproducibleBranches() throws {
         let model = try model()
         var parameters = sampling(seed: 42)
-        parameters.stopStrings = ["e"]  // branches finish at different steps
-        let six = try model.generateBranches(prompt: "hello world", count: 6, parameters: parameters).branches
+        parameters.stopStrings = ["e", "a", "o"]  // branches finish at different steps
+        // Two full blocks of prompt that the branches share (their rows read them together).
+        let prompt = String(repeating: "hello world ", count: 14)
+        #expect(model.tokenizer.encode(prompt).count >= 2 * PagedKVCache.defaultBlockSize)
+        let six = try model.generateBranches(prompt: prompt, count: 6, parameters: parameters).branches
         #expect(Set(six.map(\.tokens.count)).count > 1, "the branches should finish at different steps")
         #expect(Set(six.map(\.tokens)).count > 1, "the branches should differ")
         for count in [1, 2, 5] {
-            let some = try model.generateBranches(prompt: "hello world", count: count, parameters: parameters).branches
+            let some = try model.generateBranches(prompt: prompt, count: count, parameters: parameters).branches
             for i in 0..<count {
                 #expect(some[i].tokens == six[i].tokens && some[i].text == six[i].text, "branch \(i) of \(count)")
                 #expect(some[i].logprobs == six[i].logprobs)
             }
         }
         // A single generation is branch 0.
-        let single = try model.generate(prompt: "hello world", parameters: parameters)
+        let single = try model.generate(prompt: prompt, parameters: parameters)
         #expect(single.tokens == six[0].tokens)
     }
 
