@@ -112,7 +112,7 @@ public enum Attention {
                       groups[last + 1].runs[index].row == run.row, groups[last + 1].firstRow == groups[last].firstRow + groups[last].rowCount,
                       run.position < keyCounts[last + 1] {
                     last += 1
-                    width = max(width, min(run.count, keyCounts[last] - run.position))
+                    width = max(width, min(groups[last].runs[index].count, keyCounts[last] - run.position))
                 }
                 let first = groups[g].firstRow, count = groups[last].firstRow + groups[last].rowCount - first
                 update(queries: queries + first * d, rows: count, limits: limits + first, headDimension: d, start: run.position,

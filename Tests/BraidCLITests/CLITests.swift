@@ -76,6 +76,42 @@ struct CLITests {
         }
     }
 
+    @Test func generateBranchesJSON() throws {
+        let result = try CLI.run(["generate", "-m", model, "-p", "hello", "-n", "6", "--branches", "3", "--seed", "5",
+                                  "--top-logprobs", "2", "--stop", "zz", "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        let branches = try #require(object["branches"] as? [[String: Any]])
+        #expect(branches.count == 3)
+        for branch in branches {
+            let tokens = try #require(branch["tokens"] as? [Int])
+            let logprobs = try #require(branch["logprobs"] as? [[String: Any]])
+            #expect(tokens.count <= 6 && logprobs.count == tokens.count)
+            #expect(logprobs.map { $0["token"] as? Int } == tokens)
+            #expect(logprobs.allSatisfy { ($0["top_logprobs"] as? [[String: Any]])?.count == 2 && ($0["logprob"] as? Double ?? 1) <= 0 })
+            #expect(["stop", "length", "kv_full"].contains(branch["finish_reason"] as? String ?? ""))
+            #expect(branch["text"] is String && branch["mean_logprob"] is Double)
+        }
+        #expect(object["tokens"] as? [Int] == branches[0]["tokens"] as? [Int])
+        let kv = try #require(object["kv_cache"] as? [String: Int])
+        #expect(kv["peak_used_blocks"] ?? 0 >= 1 && kv["peak_bytes"] ?? 0 > 0)
+    }
+
+    @Test func generateBranchesText() throws {
+        let result = try CLI.run(["generate", "-m", model, "-p", "hello", "-n", "4", "--branches", "2", "--seed", "1"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("── branch 1/2") && result.stdout.contains("── branch 2/2"))
+        #expect(result.stderr.contains("KV cache:"))
+    }
+
+    @Test("generate: bad branch options", arguments: [
+        (["--branches", "0"], "--branches must be ≥ 1"), (["--kv-budget", "0"], "--kv-budget must be > 0"),
+        (["--top-logprobs", "-1"], "top logprobs must be ≥ 0"),
+    ])
+    func badBranches(arguments: [String], message: String) throws {
+        try CLI.expectFailure(["generate", "-m", model, "-p", "x"] + arguments, mentioning: message)
+    }
+
     @Test func generateStreamsAndChats() throws {
         let result = try CLI.run(["generate", "-m", model, "-p", "hi", "-n", "4", "--seed", "3", "--chat"])
         #expect(result.status == 0, "\(result.stderr)")
@@ -121,6 +157,21 @@ struct CLITests {
             expectStatistics(row["ms_per_step"], "ms_per_step")
             #expect(row["step_cost_vs_1"] as? Double ?? 0 > 0)
         }
+    }
+
+    @Test func benchBranchesJSON() throws {
+        let result = try CLI.run(["bench", "-m", model, "-p", "40", "-n", "4", "-r", "1", "--branches", "1,3", "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        let branches = try #require(object["branches"] as? [[String: Any]])
+        #expect(branches.map { $0["branches"] as? Int } == [1, 3])
+        for row in branches {
+            #expect((row["tokens_per_s"] as? [String: Double])?["median"] ?? 0 > 0)
+            // 40 prompt positions once, then 4 per branch: partly filled blocks make it more than 1.
+            #expect(row["kv_peak_vs_shared_prompt"] as? Double ?? 0 >= 1)
+        }
+        let prefix = try #require(object["prefix_cache"] as? [String: Any])
+        #expect(prefix["repeat_vs_first"] as? Double ?? 0 > 0)
     }
 
     @Test func benchTable() throws {
@@ -198,8 +249,8 @@ struct CLITests {
 
     @Test("bench: out-of-range counts", arguments: [
         (["-p", "0"], "-p/--prompt-tokens must be ≥ 1"), (["-n", "0"], "-n/--gen-tokens must be ≥ 1"),
-        (["-r", "0"], "-r/--repetitions must be ≥ 1"), (["--batch", "0"], "--batch sizes must be ≥ 1"),
-        (["--batch", "2,x"], "--batch takes integers"), (["-p", "60", "-n", "10"], "must fit in the model's context of 64"),
+        (["-r", "0"], "-r/--repetitions must be ≥ 1"), (["--batch", "0"], "--batch values must be ≥ 1"),
+        (["--batch", "2,x"], "--batch takes integers"), (["--branches", "0"], "--branches values must be ≥ 1"), (["-p", "60", "-n", "10"], "must fit in the model's context of 64"),
     ])
     func badBench(arguments: [String], message: String) throws {
         try CLI.expectFailure(["bench", "-m", model] + arguments, mentioning: message)

@@ -86,4 +86,50 @@ struct AttentionTests {
         let expected = reference(q, rows: rows, limits: limits, d: d, keys: keys, values: values, stride: stride, scale: 0.125)
         for i in 0..<a.count { #expect(abs(Double(a[i]) - expected[i]) < 1e-5) }
     }
+
+    @Test("groups that share blocks, with ragged lengths, equal each group alone and the float64 reference")
+    func sharedBlocks() {
+        var random = TestRandom(state: 99)
+        let d = 64, stride = 64, block = 16
+        // Pool: blocks 0–2 shared (a prompt), then one private block per group.
+        let keys = (0..<7 * block * stride).map { _ in random.float(-2...2) }
+        let values = (0..<7 * block * stride).map { _ in random.float(-1...1) }
+        // Group lengths (keys each reads) straddle the shared blocks: 20 and 45 end inside them.
+        let lengths = [20, 45, 60, 52]
+        let rowsPerGroup = [3, 6, 3, 3]
+        var groups: [QueryGroup] = [], limits: [Int] = [], firstRow = 0
+        for (g, length) in lengths.enumerated() {
+            let runs = Swift.stride(from: 0, to: length, by: block).map { position in
+                KeyRun(position: position, row: position < 48 ? position : (3 + g) * block, count: min(block, length - position))
+            }
+            groups.append(QueryGroup(firstRow: firstRow, rowCount: rowsPerGroup[g], runs: runs))
+            // A group's rows are a prompt tile's tokens: the last sees every key, earlier ones fewer.
+            limits += (0..<rowsPerGroup[g]).map { length - 1 - (rowsPerGroup[g] - 1 - $0) }
+            firstRow += rowsPerGroup[g]
+        }
+        let q = (0..<firstRow * d).map { _ in random.float(-2...2) }
+        var together = [Float](repeating: .nan, count: firstRow * d)
+        Attention.attend(queries: q, limits: limits, headDimension: d, keys: keys, values: values, stride: stride, groups: groups,
+                         scale: 0.125, into: &together, outputStride: d)
+        for group in groups {
+            let rows = group.firstRow..<group.firstRow + group.rowCount
+            var alone = [Float](repeating: .nan, count: group.rowCount * d)
+            Attention.attend(queries: Array(q[rows.lowerBound * d..<rows.upperBound * d]), rows: group.rowCount,
+                             limits: Array(limits[rows]), headDimension: d, keys: keys, values: values, stride: stride,
+                             runs: group.runs, scale: 0.125, into: &alone, outputStride: d)
+            // The float64 reference over the group's keys laid out in order.
+            var orderedKeys: [Float] = [], orderedValues: [Float] = []
+            for run in group.runs {
+                orderedKeys += keys[run.row * stride..<(run.row + run.count) * stride]
+                orderedValues += values[run.row * stride..<(run.row + run.count) * stride]
+            }
+            let expected = reference(Array(q[rows.lowerBound * d..<rows.upperBound * d]), rows: group.rowCount,
+                                     limits: Array(limits[rows]), d: d, keys: orderedKeys, values: orderedValues, stride: stride,
+                                     scale: 0.125)
+            for i in 0..<group.rowCount * d {
+                #expect(abs(together[rows.lowerBound * d + i] - alone[i]) < 1e-6)
+                #expect(abs(Double(together[rows.lowerBound * d + i]) - expected[i]) < 1e-5)
+            }
+        }
+    }
 }

@@ -13,18 +13,23 @@ func maxDifference(_ a: ArraySlice<Float>, _ b: ArraySlice<Float>) -> Float {
 struct TinyModelTests {
     static let architectures = ["llama", "qwen2"]
 
-    @Test("a prompt in one batch equals the same prompt token by token", arguments: architectures)
-    func prefillEqualsStepByStep(architecture: String) throws {
-        let model = try LanguageModel(path: TinyModel(architecture: architecture).write())
-        let tokens: [Int32] = [5, 80, 200, 17, 3, 99, 42]
+    @Test("a prompt in one batch equals the same prompt token by token (short, and over several blocks and tiles)",
+          arguments: [("llama", 7), ("qwen2", 7), ("llama", 150), ("qwen2", 150)])
+    func prefillEqualsStepByStep(architecture: String, length: Int) throws {
+        var tiny = TinyModel(architecture: architecture)
+        tiny.contextLength = 256
+        let model = try LanguageModel(path: tiny.write())
+        let tokens = (0..<length).map { Int32(($0 * 89 + 5) % 250) }
         let vocabulary = model.configuration.vocabularySize
         let pool = ComputePool()
         let whole = try model.transformer.forward(Batch(tokens: tokens, startPosition: 0, allLogits: true),
-                                                  cache: model.transformer.makeCache(capacity: 16), pool: pool)
-        let cache = model.transformer.makeCache(capacity: 16)
+                                                  cache: model.transformer.makeCache(capacity: 256), pool: pool)
+        let cache = model.transformer.makeCache(capacity: 256)
         for (i, token) in tokens.enumerated() {
             let step = try model.transformer.forward(Batch(tokens: [token], startPosition: i), cache: cache, pool: pool)
-            #expect(maxDifference(step[...], whole[i * vocabulary..<(i + 1) * vocabulary]) < 1e-4, "position \(i)")
+            // Above 16 rows the matrix products take sgemm on dequantized weights, below the integer
+            // kernels: the two agree to the activations' quantization error.
+            #expect(maxDifference(step[...], whole[i * vocabulary..<(i + 1) * vocabulary]) < (length > 16 ? 5e-3 : 1e-4), "position \(i)")
         }
     }
 
