@@ -141,12 +141,24 @@ public final class GenerationSession {
         while true {
             var batch = Batch()
             var batchBranches: [Int] = []
-            for i in branches.indices where branches[i].finishReason == nil {
-                let row = branches[i].logitsRow
-                let sampled = logits.withUnsafeBufferPointer { all in
-                    branches[i].sampler.sampleWithLogprobs(UnsafeBufferPointer(rebasing: all[row * vocabulary..<(row + 1) * vocabulary]),
-                                                           history: branches[i].history, alternatives: parameters.topLogprobs)
+            // Every live branch samples from its row of the logits, in parallel (each has its own
+            // random stream, so the order does not matter).
+            let live = branches.indices.filter { branches[$0].finishReason == nil }
+            var picks = [SampledToken?](repeating: nil, count: branches.count)
+            logits.withUnsafeBufferPointer { all in
+                branches.withUnsafeMutableBufferPointer { branches in
+                    picks.withUnsafeMutableBufferPointer { picks in
+                        pool.forEach(live.count) { k in
+                            let i = live[k], row = branches[i].logitsRow
+                            picks[i] = branches[i].sampler.sampleWithLogprobs(
+                                UnsafeBufferPointer(rebasing: all[row * vocabulary..<(row + 1) * vocabulary]),
+                                history: branches[i].history, alternatives: parameters.topLogprobs)
+                        }
+                    }
                 }
+            }
+            for i in live {
+                guard let sampled = picks[i] else { continue }
                 let token = sampled.chosen.token
                 if !parameters.ignoreEndOfGeneration && tokenizer.isEndOfGeneration(token) {
                     finish(&branches[i], .stop)
