@@ -159,7 +159,11 @@ public final class TransformerModel: Sendable {
         let scale = 1 / Float(headDim).squareRoot()
         let keys = cache.keys(layer: layer, row: 0), values = cache.values(layer: layer, row: 0)
         let query = UncheckedPointer(query), output = UncheckedPointer(output)
-        let ranges = Self.balancedRanges(tiles, parts: max(1, (2 * pool.threadCount + c.kvHeadCount - 1) / c.kvHeadCount))
+        // As few tile ranges as keep every thread busy (KV heads × ranges a multiple of the thread
+        // count): the fewer the ranges, the more branches read each shared block together.
+        var parts = 1
+        while (c.kvHeadCount * parts) % pool.threadCount != 0 && parts < pool.threadCount { parts += 1 }
+        let ranges = Self.balancedRanges(tiles, parts: parts)
         pool.forEach(ranges.count * c.kvHeadCount) { task in
             let range = ranges[task / c.kvHeadCount], kvHead = task % c.kvHeadCount
             let rows = tiles[range].reduce(0) { $0 + $1.count } * group
