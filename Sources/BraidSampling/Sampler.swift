@@ -99,7 +99,7 @@ public struct Sampler: Sendable {
     public mutating func sampleWithLogprobs(_ logits: UnsafeBufferPointer<Float>, history: [Int32], alternatives: Int) -> SampledToken {
         let token = sample(logits, history: history)
         let logNormalizer = Self.logSumExp(logits)
-        let top = alternatives > 0 ? Self.topCandidates(count: min(alternatives, logits.count), vocabulary: logits.count) { logits[$0] } : []
+        let top = alternatives > 0 ? Self.topCandidates(count: min(alternatives, logits.count), of: logits) : []
         return SampledToken(chosen: TokenLogprob(token: token, logprob: logits[Int(token)] - logNormalizer),
                             alternatives: top.map { TokenLogprob(token: $0.token, logprob: $0.logit - logNormalizer) })
     }
@@ -117,24 +117,27 @@ public struct Sampler: Sendable {
     /// The next token given `logits` (one per vocabulary entry, at least one) and the tokens so far.
     public mutating func sample(_ logits: UnsafeBufferPointer<Float>, history: [Int32]) -> Int32 {
         precondition(!logits.isEmpty, "sampling needs at least one logit")
-        var penalized: [Int32: Float] = [:]
-        if parameters.repetitionPenalty != 1 {
-            for token in history.suffix(parameters.repetitionWindow) where penalized[token] == nil && token >= 0 && Int(token) < logits.count {
-                let value = logits[Int(token)]
-                penalized[token] = value > 0 ? value / parameters.repetitionPenalty : value * parameters.repetitionPenalty
-            }
+        guard parameters.repetitionPenalty != 1 else { return pick(logits) }
+        // The penalty on a copy: once per distinct recent token, from its original logit.
+        var penalized = Array(logits)
+        for token in Set(history.suffix(parameters.repetitionWindow)) where token >= 0 && Int(token) < logits.count {
+            let value = logits[Int(token)]
+            penalized[Int(token)] = value > 0 ? value / parameters.repetitionPenalty : value * parameters.repetitionPenalty
         }
-        func logit(_ i: Int) -> Float { penalized[Int32(i)] ?? logits[i] }
+        return penalized.withUnsafeBufferPointer { pick($0) }
+    }
 
+    /// The chain after the penalty: arg-max at temperature 0, else top-k → top-p → min-p →
+    /// temperature → a draw.
+    private mutating func pick(_ logits: UnsafeBufferPointer<Float>) -> Int32 {
         if parameters.temperature == 0 {
             var best = 0
-            for i in 1..<logits.count where logit(i) > logit(best) { best = i }
+            for i in 1..<logits.count where logits[i] > logits[best] { best = i }
             return Int32(best)
         }
 
         // Candidates sorted by logit, descending (only the top k when k is set).
-        var candidates = Self.topCandidates(count: parameters.topK > 0 ? parameters.topK : logits.count,
-                                            vocabulary: logits.count, logit)
+        var candidates = Self.topCandidates(count: parameters.topK > 0 ? parameters.topK : logits.count, of: logits)
         // Softmax at temperature 1 for the probability filters, as llama.cpp does before temperature.
         var probabilities = Self.softmax(candidates.map(\.logit))
         if parameters.topP < 1 {
@@ -160,26 +163,29 @@ public struct Sampler: Sendable {
         return candidates[candidates.count - 1].token
     }
 
-    /// The `count` highest-logit tokens of `0..<vocabulary`, best first.
-    private static func topCandidates(count: Int, vocabulary: Int, _ logit: (Int) -> Float) -> [(token: Int32, logit: Float)] {
+    /// The `count` highest logits, best first.
+    private static func topCandidates(count: Int, of logits: UnsafeBufferPointer<Float>) -> [(token: Int32, logit: Float)] {
+        let vocabulary = logits.count
         // A sorted buffer costs O(V·k): past a few hundred, sorting everything is cheaper.
         if count >= vocabulary || count > 256 {
-            var all: [(token: Int32, logit: Float)] = (0..<vocabulary).map { (Int32($0), logit($0)) }
+            var all: [(token: Int32, logit: Float)] = (0..<vocabulary).map { (Int32($0), logits[$0]) }
             all.sort { $0.logit > $1.logit }
             return Array(all.prefix(count))
         }
         // Keep a sorted buffer of the best `count`; most logits fail the first comparison.
         var top: [(token: Int32, logit: Float)] = []
         top.reserveCapacity(count + 1)
+        var threshold = -Float.infinity
         for i in 0..<vocabulary {
-            let value = logit(i)
+            let value = logits[i]
             if top.count == count {
-                if value <= top[count - 1].logit { continue }
+                if value <= threshold { continue }
                 top.removeLast()
             }
             var j = top.count
             while j > 0 && top[j - 1].logit < value { j -= 1 }
             top.insert((Int32(i), value), at: j)
+            if top.count == count { threshold = top[count - 1].logit }
         }
         return top
     }
