@@ -27,8 +27,8 @@ public final class LanguageModel: Sendable {
     /// Loads the model at `path`.
     public init(path: String) throws {
         guard KernelPath.buildRunsOnThisCPU else {
-            throw BraidError.unsupportedCPU("this build of Braid uses AVX2/FMA/F16C, which this CPU or OS lacks; "
-                                            + "build without $(tools/swift-flags)")
+            throw BraidError.unsupportedCPU("this build of Braid uses \(KernelPath.targetDescription), which this CPU or OS lacks; "
+                                            + "build with the flags tools/swift-flags prints on this machine")
         }
         file = try GGUFFile(path: path)
         transformer = try TransformerModel(gguf: file)

@@ -274,7 +274,7 @@ struct BenchReport {
 
     var json: [String: Any] {
         [
-            "model": model, "model_bytes": modelBytes, "threads": threads, "p": promptTokens, "n": genTokens,
+            "model": model, "model_bytes": modelBytes, "threads": threads, "build": KernelPath.targetDescription, "p": promptTokens, "n": genTokens,
             "reps": repetitions, "prompt_tokens_per_s": prompt.json, "decode_tokens_per_s": decode.json,
             "batched": batched.map { result -> [String: Any] in
                 ["batch": result.size, "tokens_per_s": result.tokensPerSecond.json, "ms_per_step": result.stepMilliseconds.json,
@@ -330,7 +330,8 @@ struct BenchReport {
         let file = Double(modelBytes), kv = Double(kvCacheBytes)
         return line(rows[0]) + rule + rows.dropFirst().map(line).joined() + "\n"
             + "peak RSS \(Self.mebibytes(peakResidentBytes)) = \(String(format: "%.2f", Double(peakResidentBytes) / (file + kv)))"
-            + " × (model file \(size) + KV cache \(Self.mebibytes(kvCacheBytes))); \(repetitions) repetition\(repetitions == 1 ? "" : "s")\n"
+            + " × (model file \(size) + KV cache \(Self.mebibytes(kvCacheBytes))); \(repetitions) repetition\(repetitions == 1 ? "" : "s")"
+            + "; build: \(KernelPath.targetDescription)\n"
             + branchTable
     }
 

@@ -17,10 +17,26 @@ public enum KernelPath: String, Sendable, CaseIterable {
     /// The paths that can run in this build.
     public static var available: [KernelPath] { compiledForAVX2 ? [.portable, .avx2] : [.portable] }
 
-    /// Whether this CPU can run this build: false only for a fast (AVX2) build on a CPU or
-    /// operating system without AVX2/FMA, where the first vector instruction would kill the process.
+    /// Whether this CPU can run this build: false only for a fast build on a CPU or operating
+    /// system without the instructions it targets (AVX2/FMA, or AVX-512 for an x86-64-v4 build),
+    /// where the first vector instruction would kill the process.
     public static var buildRunsOnThisCPU: Bool {
-        !compiledForAVX2 || braid_cpu_vector_level() >= 1
+        let level = braid_cpu_vector_level()
+        return (!compiledForAVX2 || level >= 1) && (!compiledForAVX512 || level >= 2)
+    }
+
+    /// The instruction sets this build targets, for messages: "AVX-512", "AVX2/FMA/F16C" or "baseline".
+    public static var targetDescription: String {
+        compiledForAVX512 ? "AVX-512 (x86-64-v4)" : compiledForAVX2 ? "AVX2/FMA/F16C (x86-64-v3)" : "baseline"
+    }
+
+    /// Whether this build targets AVX-512 (the compiler may use it anywhere).
+    public static var compiledForAVX512: Bool {
+        #if canImport(BraidAVX512)
+        return true
+        #else
+        return false
+        #endif
     }
 
     /// Whether this build targets AVX2/FMA/F16C (and so has the AVX2 kernels).
