@@ -174,9 +174,6 @@ public final class PagedKVCache: @unchecked Sendable {
         return id
     }
 
-    /// Whether `sequence` exists.
-    public func contains(_ sequence: SequenceID) -> Bool { sequences[sequence] != nil }
-
     /// Positions `sequence` holds (0 for an unknown sequence).
     public func length(of sequence: SequenceID) -> Int { sequences[sequence]?.tokens.count ?? 0 }
 
@@ -200,11 +197,6 @@ public final class PagedKVCache: @unchecked Sendable {
     public func free(_ sequence: SequenceID) {
         guard let state = sequences.removeValue(forKey: sequence) else { return }
         for block in state.blocks.reversed() { release(block) }
-    }
-
-    /// Forgets every sequence; cached prefixes stay.
-    public func freeAll() {
-        for id in Array(sequences.keys) { free(id) }
     }
 
     /// Forgets what `sequence` holds from `position` on (to re-run or roll back): the next token of
