@@ -92,6 +92,25 @@ public final class GenerationSession {
         var finishReason: FinishReason?
         /// Row of the last forward's logits this branch samples from next.
         var logitsRow = 0
+
+        /// Takes a sampled token (its text goes to `onText`) and returns why the branch ends here,
+        /// or nil when the token is to be run through the next forward pass.
+        mutating func accept(_ sampled: SampledToken, parameters: GenerationParameters, tokenizer: Tokenizer, promptLength: Int,
+                             contextLength: Int, onText: ((String) -> Void)?) -> FinishReason? {
+            let token = sampled.chosen.token
+            if !parameters.ignoreEndOfGeneration && tokenizer.isEndOfGeneration(token) { return .stop }
+            tokens.append(token)
+            logprobs.append(sampled)
+            history.append(token)
+            let window = parameters.sampling.repetitionWindow
+            if history.count > 2 * max(1, window) { history.removeFirst(history.count - window) }
+            let (released, stopped) = text.append(detokenizer.append(token))
+            onText?(released)
+            if stopped { return .stop }
+            // The token would go at this position: stop at the token limit or the context's end.
+            let position = promptLength + tokens.count - 1
+            return tokens.count >= parameters.maxTokens || position + 1 >= contextLength ? .length : nil
+        }
     }
 
     private func run(promptTokens: [TokenID], count: Int, parameters: GenerationParameters, onText: ((String) -> Void)?) throws
@@ -100,85 +119,40 @@ public final class GenerationSession {
         guard count >= 1 else { throw BraidError.invalidParameter("branches must be ≥ 1 (got \(count))") }
         guard !promptTokens.isEmpty else { throw BraidError.emptyPrompt }
         guard promptTokens.count <= contextLength else { throw BraidError.promptTooLong(tokens: promptTokens.count, context: contextLength) }
-        let transformer = model.transformer, tokenizer = model.tokenizer
-        let vocabulary = model.configuration.vocabularySize
-        var branches = try (0..<count).map { stream in
-            LiveBranch(sequence: 0, sampler: try Sampler(parameters.sampling, stream: stream),
-                       history: Array(promptTokens.suffix(parameters.sampling.repetitionWindow)),
-                       text: StopStringText(stopStrings: parameters.stopStrings), detokenizer: StreamingDetokenizer(tokenizer: tokenizer))
-        }
         let clock = ContinuousClock()
         cache.resetPeak()
 
-        // The prompt: cached blocks first, the rest in chunks.
         let promptStart = clock.now
         let root = cache.createSequence()
         var sequences = [root]
         defer { for sequence in sequences { cache.free(sequence) } }
-        let reused = cache.adoptCachedPrefix(promptTokens, into: root)
-        var logits: [Float] = []
-        do {
-            for start in stride(from: reused, to: promptTokens.count, by: parameters.promptBatchSize) {
-                let chunk = Array(promptTokens[start..<min(start + parameters.promptBatchSize, promptTokens.count)])
-                logits = try transformer.forward(Batch(tokens: chunk, startPosition: start, sequence: root), cache: cache, pool: pool)
-            }
-        } catch KVCacheError.full {
-            throw BraidError.kvCacheTooSmall("\(cache.blockCount) blocks of \(cache.blockSize) positions cannot hold a prompt of \(promptTokens.count) tokens")
-        }
+        let (reused, promptLogits) = try prefill(promptTokens, into: root, batchSize: parameters.promptBatchSize)
         let promptDuration = clock.now - promptStart
 
         // The branches share the prompt's blocks; each samples its first token from its logits.
-        branches[0].sequence = root
-        for i in 1..<count {
-            branches[i].sequence = try cache.fork(root)
-            sequences.append(branches[i].sequence)
+        for _ in 1..<count { sequences.append(try cache.fork(root)) }
+        var branches = try sequences.enumerated().map { stream, sequence in
+            LiveBranch(sequence: sequence, sampler: try Sampler(parameters.sampling, stream: stream),
+                       history: Array(promptTokens.suffix(parameters.sampling.repetitionWindow)),
+                       text: StopStringText(stopStrings: parameters.stopStrings),
+                       detokenizer: StreamingDetokenizer(tokenizer: model.tokenizer),
+                       finishReason: parameters.maxTokens == 0 ? .length : nil)
         }
         let decodeStart = clock.now
         var decodedTokens = 0
-        if parameters.maxTokens == 0 {
-            for i in branches.indices { branches[i].finishReason = .length }
-        }
+        var logits = promptLogits
         while true {
+            let live = branches.indices.filter { branches[$0].finishReason == nil }
+            let picks = sample(&branches, live: live, logits: logits, alternatives: parameters.topLogprobs)
             var batch = Batch()
             var batchBranches: [Int] = []
-            // Every live branch samples from its row of the logits, in parallel (each has its own
-            // random stream, so the order does not matter).
-            let live = branches.indices.filter { branches[$0].finishReason == nil }
-            var picks = [SampledToken?](repeating: nil, count: branches.count)
-            logits.withUnsafeBufferPointer { all in
-                branches.withUnsafeMutableBufferPointer { branches in
-                    picks.withUnsafeMutableBufferPointer { picks in
-                        pool.forEach(live.count) { k in
-                            let i = live[k], row = branches[i].logitsRow
-                            picks[i] = branches[i].sampler.sampleWithLogprobs(
-                                UnsafeBufferPointer(rebasing: all[row * vocabulary..<(row + 1) * vocabulary]),
-                                history: branches[i].history, alternatives: parameters.topLogprobs)
-                        }
-                    }
-                }
-            }
-            for i in live {
-                guard let sampled = picks[i] else { continue }
-                let token = sampled.chosen.token
-                if !parameters.ignoreEndOfGeneration && tokenizer.isEndOfGeneration(token) {
-                    finish(&branches[i], .stop)
-                    continue
-                }
-                branches[i].tokens.append(token)
-                branches[i].logprobs.append(sampled)
-                branches[i].history.append(token)
-                if branches[i].history.count > 2 * max(1, parameters.sampling.repetitionWindow) {
-                    branches[i].history.removeFirst(branches[i].history.count - parameters.sampling.repetitionWindow)
-                }
-                let (released, stopped) = branches[i].text.append(branches[i].detokenizer.append(token))
-                onText?(released)
-                let position = promptTokens.count + branches[i].tokens.count - 1
-                if stopped {
-                    finish(&branches[i], .stop)
-                } else if branches[i].tokens.count >= parameters.maxTokens || position + 1 >= contextLength {
-                    finish(&branches[i], .length)
+            for (i, sampled) in zip(live, picks) {
+                if let reason = branches[i].accept(sampled, parameters: parameters, tokenizer: model.tokenizer,
+                                                   promptLength: promptTokens.count, contextLength: contextLength, onText: onText) {
+                    finish(&branches[i], reason)
                 } else {
-                    batch.append(token, position: position, sequence: branches[i].sequence, wantsLogits: true)
+                    batch.append(sampled.chosen.token, position: promptTokens.count + branches[i].tokens.count - 1,
+                                 sequence: branches[i].sequence, wantsLogits: true)
                     batchBranches.append(i)
                 }
             }
@@ -187,17 +161,12 @@ public final class GenerationSession {
             // rest try again.
             while !batch.tokens.isEmpty {
                 do {
-                    logits = try transformer.forward(batch, cache: cache, pool: pool)
+                    logits = try model.transformer.forward(batch, cache: cache, pool: pool)
                     decodedTokens += batch.count
                     break
                 } catch KVCacheError.full {
-                    let last = batchBranches.removeLast()
-                    finish(&branches[last], .kvFull)
-                    var rest = Batch()
-                    for j in 0..<batch.count - 1 {
-                        rest.append(batch.tokens[j], position: batch.positions[j], sequence: batch.sequences[j], wantsLogits: true)
-                    }
-                    batch = rest
+                    finish(&branches[batchBranches.removeLast()], .kvFull)
+                    batch = batch.droppingLast()
                 }
             }
             guard !batchBranches.isEmpty else { break }
@@ -218,6 +187,42 @@ public final class GenerationSession {
                                        promptTokens: promptTokens.count, reusedPromptTokens: reused, decodedTokens: decodedTokens),
             kvCache: KVCacheReport(blockSize: cache.blockSize, blockCount: cache.blockCount, bytesPerBlock: cache.bytesPerBlock,
                                    peakUsedBlocks: cache.peakUsedBlocks))
+    }
+
+    /// Gives `root` the prompt's cached blocks, then runs the rest in chunks; returns how many
+    /// tokens came from the cache and the logits of the last token.
+    private func prefill(_ tokens: [TokenID], into root: SequenceID, batchSize: Int) throws -> (reused: Int, logits: [Float]) {
+        let reused = cache.adoptCachedPrefix(tokens, into: root)
+        var logits: [Float] = []
+        do {
+            for start in stride(from: reused, to: tokens.count, by: batchSize) {
+                let chunk = Array(tokens[start..<min(start + batchSize, tokens.count)])
+                logits = try model.transformer.forward(Batch(tokens: chunk, startPosition: start, sequence: root), cache: cache, pool: pool)
+            }
+        } catch KVCacheError.full {
+            throw BraidError.kvCacheTooSmall("\(cache.blockCount) blocks of \(cache.blockSize) positions cannot hold a prompt of \(tokens.count) tokens")
+        }
+        return (reused, logits)
+    }
+
+    /// The next token of each live branch, from its row of `logits`, sampled in parallel (each
+    /// branch has its own random stream, so the order does not matter).
+    private func sample(_ branches: inout [LiveBranch], live: [Int], logits: [Float], alternatives: Int) -> [SampledToken] {
+        let vocabulary = model.configuration.vocabularySize
+        var picks = [SampledToken?](repeating: nil, count: live.count)
+        logits.withUnsafeBufferPointer { all in
+            branches.withUnsafeMutableBufferPointer { branches in
+                picks.withUnsafeMutableBufferPointer { picks in
+                    pool.forEach(live.count) { k in
+                        let i = live[k], row = branches[i].logitsRow
+                        picks[k] = branches[i].sampler.sampleWithLogprobs(
+                            UnsafeBufferPointer(rebasing: all[row * vocabulary..<(row + 1) * vocabulary]),
+                            history: branches[i].history, alternatives: alternatives)
+                    }
+                }
+            }
+        }
+        return picks.compactMap { $0 }
     }
 
     /// Ends a branch and returns its blocks to the pool at once.

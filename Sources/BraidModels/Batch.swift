@@ -38,6 +38,16 @@ public struct Batch: Sendable {
         self.wantsLogits.append(wantsLogits)
     }
 
+    /// The batch without its last token.
+    public func droppingLast() -> Batch {
+        var batch = self
+        batch.tokens.removeLast()
+        batch.positions.removeLast()
+        batch.sequences.removeLast()
+        batch.wantsLogits.removeLast()
+        return batch
+    }
+
     /// Number of tokens.
     public var count: Int { tokens.count }
 
