@@ -43,6 +43,10 @@ public final class GenerationSession {
         guard kvBudgetBytes >= bytesPerBlock else {
             throw BraidError.kvCacheTooSmall("a budget of \(kvBudgetBytes) bytes is less than one block (\(bytesPerBlock) bytes)")
         }
+        let memory = ProcessInfo.processInfo.physicalMemory
+        guard UInt64(kvBudgetBytes) <= memory else {
+            throw BraidError.invalidParameter("a KV cache of \(kvBudgetBytes >> 20) MiB exceeds this machine's \(memory >> 20) MiB of memory")
+        }
         self.model = model
         self.contextLength = context
         cache = PagedKVCache(configuration: model.configuration, blockSize: blockSize, blockCount: kvBudgetBytes / bytesPerBlock,
@@ -58,9 +62,14 @@ public final class GenerationSession {
         func blocks(_ positions: Int) -> Int { (max(0, positions) + blockSize - 1) / blockSize }
         // Each branch may copy the prompt's partly filled last block, then fills its own.
         let perBranch = min(blocks(context), blocks(min(parameters.maxTokens, context)) + 1)
-        let count = blocks(min(promptTokens, context)) + max(1, branches) * perBranch
-        try self.init(model: model, kvBudgetBytes: count * PagedKVCache.blockBytes(configuration: model.configuration, blockSize: blockSize),
-                      contextLength: parameters.contextLength, threads: parameters.threads, blockSize: blockSize)
+        let (branchBlocks, overflow1) = max(1, branches).multipliedReportingOverflow(by: perBranch)
+        let (count, overflow2) = branchBlocks.addingReportingOverflow(blocks(min(promptTokens, context)))
+        let (bytes, overflow3) = count.multipliedReportingOverflow(by: PagedKVCache.blockBytes(configuration: model.configuration, blockSize: blockSize))
+        guard !overflow1, !overflow2, !overflow3 else {
+            throw BraidError.invalidParameter("\(branches) branches of up to \(parameters.maxTokens) tokens need a KV cache larger than this machine's memory")
+        }
+        try self.init(model: model, kvBudgetBytes: bytes, contextLength: parameters.contextLength, threads: parameters.threads,
+                      blockSize: blockSize)
     }
 
     /// Generates one continuation, streaming its text to `onText` (never half a UTF-8 character,

@@ -71,6 +71,7 @@ struct Generate: ParsableCommand {
             try parameters.sampling.validate()
             guard branches >= 1 else { throw BraidError.invalidParameter("--branches must be ≥ 1 (got \(branches))") }
             if let kvBudget, kvBudget <= 0 { throw BraidError.invalidParameter("--kv-budget must be > 0 MiB (got \(kvBudget))") }
+            if let kvBudget, kvBudget > Int.max >> 20 { throw BraidError.invalidParameter("--kv-budget \(kvBudget) MiB exceeds this machine's memory") }
             let (model, loadMilliseconds) = try modelOptions.load()
             let text = chat ? try model.chatPrompt(user: prompt) : prompt
             let promptTokens = model.tokenizer.encode(text)

@@ -106,7 +106,9 @@ struct CLITests {
 
     @Test("generate: bad branch options", arguments: [
         (["--branches", "0"], "--branches must be ≥ 1"), (["--kv-budget", "0"], "--kv-budget must be > 0"),
-        (["--top-logprobs", "-1"], "top logprobs must be ≥ 0"),
+        (["--top-logprobs", "-1"], "top logprobs must be ≥ 0"), (["--kv-budget", "99999999999999"], "exceeds this machine's"),
+        (["--kv-budget", "9223372036854775807"], "exceeds this machine's"),
+        (["--branches", "9223372036854775807", "-n", "100"], "larger than this machine's memory"),
     ])
     func badBranches(arguments: [String], message: String) throws {
         try CLI.expectFailure(["generate", "-m", model, "-p", "x"] + arguments, mentioning: message)
