@@ -51,6 +51,20 @@ private func fifthBit(_ bits: UInt32, _ bit: Int) -> UInt8 {
     bits & (UInt32(1) << UInt32(bit)) != 0 ? 16 : 0
 }
 
+/// The 32 values of a Q4_0/Q4_1/Q5_0/Q5_1 block, portably: value j is the low nibble of byte j
+/// (j < 16) or the high nibble of byte j − 16, plus its fifth bit from the 32-bit field at
+/// `fifthBitsAt` when there is one, minus `bias`.
+@inline(__always)
+private func nibbleValues(_ block: UnsafeRawPointer, nibblesAt offset: Int, fifthBitsAt bitsOffset: Int?, bias: Int16,
+                          into q: UnsafeMutablePointer<Int16>) {
+    let bits = bitsOffset.map { block.loadUnaligned(fromByteOffset: $0, as: UInt32.self) } ?? 0
+    for j in 0..<16 {
+        let b = Blocks.byte(block, offset + j)
+        q[j] = Int16((b & 0x0F) | fifthBit(bits, j)) - bias
+        q[j + 16] = Int16((b >> 4) | fifthBit(bits, j + 16)) - bias
+    }
+}
+
 /// The scales d·scale(j) and offsets −dmin·min(j) of the 8 sub-blocks of a Q4_K/Q5_K block,
 /// from their 6-bit fields packed in 12 bytes (ggml's get_scale_min_k4).
 @inline(__always)
@@ -95,11 +109,7 @@ enum Q4_0Format: IntegerDotFormat {
         WeightScales(scale: Blocks.half(block, 0))
     }
     @inline(__always) static func values(_ block: UnsafeRawPointer, group: Int, into q: UnsafeMutablePointer<Int16>) {
-        for j in 0..<16 {
-            let b = Blocks.byte(block, 2 + j)
-            q[j] = Int16(b & 0x0F) - 8
-            q[j + 16] = Int16(b >> 4) - 8
-        }
+        nibbleValues(block, nibblesAt: 2, fifthBitsAt: nil, bias: 8, into: q)
     }
     #if canImport(BraidAVX2)
     @inline(__always) static func valuesAVX2(_ block: UnsafeRawPointer, group: Int) -> (__m256i, __m256i) {
@@ -116,11 +126,7 @@ enum Q4_1Format: IntegerDotFormat {
         WeightScales(scale: Blocks.half(block, 0), offset: Blocks.half(block, 2))
     }
     @inline(__always) static func values(_ block: UnsafeRawPointer, group: Int, into q: UnsafeMutablePointer<Int16>) {
-        for j in 0..<16 {
-            let b = Blocks.byte(block, 4 + j)
-            q[j] = Int16(b & 0x0F)
-            q[j + 16] = Int16(b >> 4)
-        }
+        nibbleValues(block, nibblesAt: 4, fifthBitsAt: nil, bias: 0, into: q)
     }
     #if canImport(BraidAVX2)
     @inline(__always) static func valuesAVX2(_ block: UnsafeRawPointer, group: Int) -> (__m256i, __m256i) {
@@ -137,12 +143,7 @@ enum Q5_0Format: IntegerDotFormat {
         WeightScales(scale: Blocks.half(block, 0))
     }
     @inline(__always) static func values(_ block: UnsafeRawPointer, group: Int, into q: UnsafeMutablePointer<Int16>) {
-        let bits = block.loadUnaligned(fromByteOffset: 2, as: UInt32.self)
-        for j in 0..<16 {
-            let b = Blocks.byte(block, 6 + j)
-            q[j] = Int16((b & 0x0F) | fifthBit(bits, j)) - 16
-            q[j + 16] = Int16((b >> 4) | fifthBit(bits, j + 16)) - 16
-        }
+        nibbleValues(block, nibblesAt: 6, fifthBitsAt: 2, bias: 16, into: q)
     }
     #if canImport(BraidAVX2)
     @inline(__always) static func valuesAVX2(_ block: UnsafeRawPointer, group: Int) -> (__m256i, __m256i) {
@@ -162,12 +163,7 @@ enum Q5_1Format: IntegerDotFormat {
         WeightScales(scale: Blocks.half(block, 0), offset: Blocks.half(block, 2))
     }
     @inline(__always) static func values(_ block: UnsafeRawPointer, group: Int, into q: UnsafeMutablePointer<Int16>) {
-        let bits = block.loadUnaligned(fromByteOffset: 4, as: UInt32.self)
-        for j in 0..<16 {
-            let b = Blocks.byte(block, 8 + j)
-            q[j] = Int16((b & 0x0F) | fifthBit(bits, j))
-            q[j + 16] = Int16((b >> 4) | fifthBit(bits, j + 16))
-        }
+        nibbleValues(block, nibblesAt: 8, fifthBitsAt: 4, bias: 0, into: q)
     }
     #if canImport(BraidAVX2)
     @inline(__always) static func valuesAVX2(_ block: UnsafeRawPointer, group: Int) -> (__m256i, __m256i) {
