@@ -32,7 +32,7 @@ public final class GenerationSession {
     /// to `contextLength` positions (nil: the model's, at most 4096) and `threads` kernel threads.
     public init(model: LanguageModel, kvBudgetBytes: Int, contextLength: Int? = nil, threads: Int? = nil,
                 blockSize: Int = PagedKVCache.defaultBlockSize) throws {
-        let context = contextLength ?? min(model.configuration.contextLength, 4096)
+        let context = contextLength ?? Self.defaultContextLength(model)
         guard context > 0 else { throw BraidError.invalidParameter("context must be > 0 (got \(context))") }
         guard context <= model.configuration.contextLength else {
             throw BraidError.invalidParameter("context \(context) exceeds the model's \(model.configuration.contextLength)")
@@ -54,11 +54,14 @@ public final class GenerationSession {
         pool = ComputePool(threadCount: threads)
     }
 
+    /// The context when none is asked for: the model's, at most 4096 positions.
+    static func defaultContextLength(_ model: LanguageModel) -> Int { min(model.configuration.contextLength, 4096) }
+
     /// A session sized for one request: blocks for the prompt and for `branches` branches of
     /// `parameters.maxTokens` tokens each.
     public convenience init(model: LanguageModel, parameters: GenerationParameters, promptTokens: Int, branches: Int) throws {
         let blockSize = PagedKVCache.defaultBlockSize
-        let context = parameters.contextLength ?? min(model.configuration.contextLength, 4096)
+        let context = parameters.contextLength ?? Self.defaultContextLength(model)
         func blocks(_ positions: Int) -> Int { (max(0, positions) + blockSize - 1) / blockSize }
         // Each branch may copy the prompt's partly filled last block, then fills its own.
         let perBranch = min(blocks(context), blocks(min(parameters.maxTokens, context)) + 1)

@@ -20,6 +20,14 @@ struct PagedKVCacheTests {
         PagedKVCache(configuration: model.configuration, blockSize: blockSize, blockCount: blocks, maximumSequenceLength: 256)
     }
 
+    /// A new sequence holding the first `count` tokens of the test prompt.
+    func prefilled(_ model: LanguageModel, _ kv: PagedKVCache, count: Int) throws -> SequenceID {
+        let sequence = kv.createSequence()
+        _ = try model.transformer.forward(Batch(tokens: Array(Self.vocabularyPrompt.prefix(count)), startPosition: 0, sequence: sequence),
+                                          cache: kv, pool: ComputePool())
+        return sequence
+    }
+
     /// Logits of the last token of `chunks` run one after another as a single sequence in a cache
     /// of its own. The same chunks take the same kernels, so the bits must match exactly.
     func alone(_ model: LanguageModel, _ chunks: [Int32]...) throws -> [Float] {
@@ -40,8 +48,7 @@ struct PagedKVCacheTests {
         let pool = ComputePool()
         let kv = cache(model, blocks: 32)
         let prompt = Array(Self.vocabularyPrompt.prefix(40))  // 2 full blocks and 8 positions of a third
-        let a = kv.createSequence()
-        _ = try model.transformer.forward(Batch(tokens: prompt, startPosition: 0, sequence: a), cache: kv, pool: pool)
+        let a = try prefilled(model, kv, count: 40)
         let b = try kv.fork(a)
         #expect(kv.blockTable(of: b) == kv.blockTable(of: a))
         #expect(kv.usage == KVCacheUsage(usedBlocks: 3, sharedBlocks: 3, cachedBlocks: 0, freeBlocks: 29))
@@ -65,9 +72,7 @@ struct PagedKVCacheTests {
         let model = try model()
         let pool = ComputePool()
         let kv = cache(model, blocks: 64)
-        let root = kv.createSequence()
-        _ = try model.transformer.forward(Batch(tokens: Array(Self.vocabularyPrompt.prefix(40)), startPosition: 0, sequence: root),
-                                          cache: kv, pool: pool)
+        let root = try prefilled(model, kv, count: 40)
         var forks: [SequenceID] = []
         for i in 0..<10 {
             let fork = try kv.fork(root)
@@ -99,9 +104,7 @@ struct PagedKVCacheTests {
         let model = try model()
         let pool = ComputePool()
         let kv = cache(model, blocks: 3)
-        let a = kv.createSequence()
-        _ = try model.transformer.forward(Batch(tokens: Array(Self.vocabularyPrompt.prefix(40)), startPosition: 0, sequence: a),
-                                          cache: kv, pool: pool)
+        let a = try prefilled(model, kv, count: 40)
         let b = try kv.fork(a)
         // b needs a copy of the third block: no block is left.
         #expect(throws: KVCacheError.full(neededBlocks: 1, availableBlocks: 0)) {
@@ -122,9 +125,7 @@ struct PagedKVCacheTests {
         let pool = ComputePool()
         let kv = cache(model, blocks: 12)
         let prompt = Self.vocabularyPrompt  // 6 full blocks and 4 positions
-        let first = kv.createSequence()
-        _ = try model.transformer.forward(Batch(tokens: prompt, startPosition: 0, sequence: first), cache: kv, pool: pool)
-        kv.free(first)
+        kv.free(try prefilled(model, kv, count: prompt.count))
         #expect(kv.usage.cachedBlocks == 6)
 
         func rerun(_ tokens: [Int32]) throws -> (reused: Int, logits: [Float]) {
@@ -166,8 +167,7 @@ struct PagedKVCacheTests {
         let kv = cache(model, blocks: 32)
         let vocabulary = model.configuration.vocabularySize
         let prompt = Array(Self.vocabularyPrompt.prefix(20))
-        let root = kv.createSequence()
-        _ = try model.transformer.forward(Batch(tokens: prompt, startPosition: 0, sequence: root), cache: kv, pool: pool)
+        let root = try prefilled(model, kv, count: 20)
         let forks = try (0..<3).map { _ in try kv.fork(root) }
         let fresh = kv.createSequence()
         var batch = Batch()
