@@ -103,16 +103,20 @@ public final class PagedKVCache: @unchecked Sendable {
         let tokens: [Int32]
     }
 
+    /// Where a registered block sits in the prefix index, and its serial (never reused).
+    private struct Registration {
+        let key: PrefixKey
+        let serial: UInt64
+    }
+
     private var sequences: [SequenceID: SequenceState] = [:]
     private var nextSequence = 0
     private var referenceCounts: [Int]
-    /// Blocks holding nothing, popped from the end (so a fresh pool hands out ascending ids and a
-    /// prompt's blocks are adjacent: attention reads them as one run).
+    /// Blocks holding nothing, popped from the end (a fresh pool hands out ascending ids).
     private var freeList: [Int]
     private var prefixIndex: [PrefixKey: Int] = [:]
-    /// Per block: its key in `prefixIndex`, and its registration serial (0: not registered).
-    private var registrations: [PrefixKey?]
-    private var serials: [UInt64]
+    /// Per block: its registration in the prefix index (nil: not registered).
+    private var registrations: [Registration?]
     private var nextSerial: UInt64 = 1
     /// Registered blocks that no sequence references, least recently used first.
     private var cached: LeastRecentlyUsedList
@@ -139,7 +143,6 @@ public final class PagedKVCache: @unchecked Sendable {
         referenceCounts = Array(repeating: 0, count: blockCount)
         freeList = Array((0..<blockCount).reversed())
         registrations = Array(repeating: nil, count: blockCount)
-        serials = Array(repeating: 0, count: blockCount)
         cached = LeastRecentlyUsedList(capacity: blockCount)
     }
 
@@ -156,8 +159,7 @@ public final class PagedKVCache: @unchecked Sendable {
 
     /// How the blocks are used now.
     public var usage: KVCacheUsage {
-        let used = blockCount - freeList.count - cached.count
-        return KVCacheUsage(usedBlocks: used, sharedBlocks: referenceCounts.lazy.filter { $0 > 1 }.count,
+        KVCacheUsage(usedBlocks: usedBlockCount, sharedBlocks: referenceCounts.lazy.filter { $0 > 1 }.count,
                             cachedBlocks: cached.count, freeBlocks: freeList.count)
     }
 
@@ -227,7 +229,7 @@ public final class PagedKVCache: @unchecked Sendable {
             referenceCounts[block] += 1
             state.blocks.append(block)
             state.tokens += key.tokens
-            parent = serials[block]
+            parent = registrations[block]?.serial ?? 0
         }
         if !tokens.isEmpty && state.tokens.count == tokens.count { state.tokens.removeLast() }
         sequences[sequence] = state
@@ -240,23 +242,21 @@ public final class PagedKVCache: @unchecked Sendable {
         guard let state = sequences[sequence] else { return }
         var parent: UInt64 = 0
         for (index, block) in state.blocks.enumerated() where (index + 1) * blockSize <= state.tokens.count {
-            if serials[block] == 0 {
+            if registrations[block] == nil {
                 let key = PrefixKey(parent: parent, tokens: Array(state.tokens[index * blockSize..<(index + 1) * blockSize]))
                 // The same content already cached in another block: keep that one; this chain stops here.
                 guard prefixIndex[key] == nil else { return }
                 prefixIndex[key] = block
-                registrations[block] = key
-                serials[block] = nextSerial
+                registrations[block] = Registration(key: key, serial: nextSerial)
                 nextSerial += 1
             }
-            parent = serials[block]
+            parent = registrations[block]?.serial ?? 0
         }
     }
 
     private func unregister(_ block: Int) {
-        if let key = registrations[block] { prefixIndex[key] = nil }
+        if let registration = registrations[block] { prefixIndex[registration.key] = nil }
         registrations[block] = nil
-        serials[block] = 0
     }
 
     // MARK: Blocks
@@ -264,7 +264,7 @@ public final class PagedKVCache: @unchecked Sendable {
     private func release(_ block: Int) {
         referenceCounts[block] -= 1
         guard referenceCounts[block] == 0 else { return }
-        if serials[block] != 0 { cached.append(block) } else { freeList.append(block) }
+        if registrations[block] != nil { cached.append(block) } else { freeList.append(block) }
     }
 
     /// A block for new keys: a free one, else the least recently used cached one (evicted).
@@ -280,7 +280,10 @@ public final class PagedKVCache: @unchecked Sendable {
         return block
     }
 
-    private func notePeak() { peakUsedBlocks = max(peakUsedBlocks, blockCount - freeList.count - cached.count) }
+    /// Blocks referenced by at least one sequence.
+    private var usedBlockCount: Int { blockCount - freeList.count - cached.count }
+
+    private func notePeak() { peakUsedBlocks = max(peakUsedBlocks, usedBlockCount) }
 
     /// Keys of pool row `row` (block · blockSize + slot) in `layer`; rows of a block are adjacent.
     func keys(layer: Int, row: Int) -> UnsafeMutablePointer<Float> {
@@ -353,7 +356,7 @@ public final class PagedKVCache: @unchecked Sendable {
                 }
                 let block = blocks[index]
                 let count = references[block] ?? referenceCounts[block]
-                if count > 1 || serials[block] != 0 {
+                if count > 1 || registrations[block] != nil {
                     plan.append((sequence, index, .copy(block)))
                     references[block] = count - 1
                 }
