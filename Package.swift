@@ -10,6 +10,7 @@
 //   BraidModels    model configuration, architectures (one file each), batched forward, KV cache
 //   BraidSampling  logits → token: greedy, temperature, top-k/p, min-p, repetition penalty, seeded RNG
 //   Braid          the public API: load a model by path or manifest name, generate, perplexity
+//   BraidAggregation  parallel reasoning: answer extraction and the operators that fold branches
 //   braid          the command line
 import PackageDescription
 
@@ -17,7 +18,7 @@ let package = Package(
     name: "Braid",
     platforms: [.macOS(.v15)],
     products: [
-        .library(name: "Braid", targets: ["Braid"]),
+        .library(name: "Braid", targets: ["Braid", "BraidAggregation"]),
         .executable(name: "braid", targets: ["BraidCLI"]),
     ],
     dependencies: [
@@ -47,9 +48,10 @@ let package = Package(
             name: "Braid",
             dependencies: ["BraidKernels", "BraidGGUF", "BraidTokenizer", "BraidModels", "BraidSampling"]
         ),
+        .target(name: "BraidAggregation", dependencies: ["Braid"]),
         .executableTarget(
             name: "BraidCLI",
-            dependencies: ["Braid", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Braid", "BraidAggregation", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // Tiny random models written as GGUF, for tests (not part of the Braid product).
         .target(name: "BraidTestSupport", dependencies: ["BraidGGUF", "BraidKernels", "BraidSampling", "BraidTokenizer"]),
@@ -58,6 +60,7 @@ let package = Package(
         .testTarget(name: "BraidTokenizerTests", dependencies: ["Braid", "BraidTokenizer", "BraidTestSupport"]),
         .testTarget(name: "BraidSamplingTests", dependencies: ["BraidSampling"]),
         .testTarget(name: "BraidModelTests", dependencies: ["Braid", "BraidTestSupport"]),
+        .testTarget(name: "BraidAggregationTests", dependencies: ["BraidAggregation", "BraidTestSupport"]),
         .testTarget(name: "BraidCLITests", dependencies: ["Braid", "BraidTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -45,4 +45,10 @@ public struct ChatTemplate: Sendable, Equatable {
         prompt += "<|im_start|>user\n\(message)<|im_end|>\n<|im_start|>assistant\n"
         return prompt
     }
+
+    /// What follows an assistant's answer to ask a further question in the same conversation:
+    /// the answer's end, the user's turn, and the start of the next answer.
+    public func followUp(user message: String) -> String {
+        "<|im_end|>\n<|im_start|>user\n\(message)<|im_end|>\n<|im_start|>assistant\n"
+    }
 }

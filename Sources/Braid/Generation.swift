@@ -51,6 +51,26 @@ public enum FinishReason: String, Sendable, Codable {
     case length
     /// The KV cache had no block left for the branch.
     case kvFull = "kv_full"
+    /// A monitor stopped the branch early (DeepConf: its confidence fell below the threshold).
+    case pruned
+}
+
+/// Sees each token a branch accepts, with the branch's random stream, and returns true to stop
+/// that branch there (the token is kept; the branch ends with `pruned`).
+public typealias BranchMonitor = (_ stream: Int, _ token: SampledToken) -> Bool
+
+/// A prompt processed once and held in a session's cache, ready for rounds of branches.
+public struct PreparedPrompt: Sendable {
+    /// The prompt's tokens.
+    public let tokens: [TokenID]
+    /// The sequence holding the prompt's keys and values; branches fork from it.
+    let sequence: SequenceID
+    /// Logits after the last prompt token.
+    let logits: [Float]
+    /// Prompt tokens whose keys and values came from the prefix cache.
+    public let reusedTokens: Int
+    /// Time the prompt took to process.
+    public let milliseconds: Double
 }
 
 /// Wall-clock times of one generation, in milliseconds.
@@ -74,6 +94,8 @@ public struct GenerationTimings: Sendable, Codable {
 
 /// One branch: a continuation sampled from the shared prompt.
 public struct Branch: Sendable {
+    /// The random stream the branch drew from (its number among the prompt's branches).
+    public var stream: Int
     /// Generated tokens, without the end-of-generation token.
     public var tokens: [TokenID]
     /// The generated text (cut before a stop string).

@@ -55,7 +55,7 @@ public final class GenerationSession {
     }
 
     /// The context when none is asked for: the model's, at most 4096 positions.
-    static func defaultContextLength(_ model: LanguageModel) -> Int { min(model.configuration.contextLength, 4096) }
+    public static func defaultContextLength(_ model: LanguageModel) -> Int { min(model.configuration.contextLength, 4096) }
 
     /// A session sized for one request: blocks for the prompt and for `branches` branches of
     /// `parameters.maxTokens` tokens each.
@@ -79,7 +79,11 @@ public final class GenerationSession {
     /// never the start of a stop string that may still complete).
     public func generate(promptTokens: [TokenID], parameters: GenerationParameters = GenerationParameters(),
                          onText: (String) -> Void = { _ in }) throws -> GenerationResult {
-        let result = try withoutActuallyEscaping(onText) { try run(promptTokens: promptTokens, count: 1, parameters: parameters, onText: $0) }
+        let prompt = try prepare(promptTokens: promptTokens, parameters: parameters)
+        defer { release(prompt) }
+        let result = try withoutActuallyEscaping(onText) {
+            try decode(from: prompt, streams: 0..<1, parameters: parameters, monitor: nil, onText: $0)
+        }
         let branch = result.branches[0]
         return GenerationResult(promptTokens: promptTokens, tokens: branch.tokens, text: branch.text, finishReason: branch.finishReason,
                                 logprobs: branch.logprobs, timings: result.timings)
@@ -89,11 +93,92 @@ public final class GenerationSession {
     /// stream i of the seed, so its tokens do not depend on how many branches run.
     public func generateBranches(promptTokens: [TokenID], count: Int, parameters: GenerationParameters = GenerationParameters()) throws
         -> BranchedGenerationResult {
-        try run(promptTokens: promptTokens, count: count, parameters: parameters, onText: nil)
+        guard count >= 1 else { throw BraidError.invalidParameter("branches must be ≥ 1 (got \(count))") }
+        let prompt = try prepare(promptTokens: promptTokens, parameters: parameters)
+        defer { release(prompt) }
+        return try generateBranches(from: prompt, streams: 0..<count, parameters: parameters)
+    }
+
+    /// Processes a prompt once (its cached blocks first) and keeps it, so that branches can be
+    /// sampled from it in several rounds; `release` frees it. Resets the cache's peak usage.
+    public func prepare(promptTokens: [TokenID], parameters: GenerationParameters = GenerationParameters()) throws -> PreparedPrompt {
+        try parameters.validate()
+        guard !promptTokens.isEmpty else { throw BraidError.emptyPrompt }
+        guard promptTokens.count <= contextLength else { throw BraidError.promptTooLong(tokens: promptTokens.count, context: contextLength) }
+        let clock = ContinuousClock()
+        let start = clock.now
+        cache.resetPeak()
+        let root = cache.createSequence()
+        do {
+            let (reused, logits) = try prefill(promptTokens, into: root, batchSize: parameters.promptBatchSize)
+            return PreparedPrompt(tokens: promptTokens, sequence: root, logits: logits, reusedTokens: reused,
+                                  milliseconds: (clock.now - start).milliseconds)
+        } catch {
+            cache.free(root)
+            throw error
+        }
+    }
+
+    /// Frees a prepared prompt's sequence (its full blocks stay in the prefix cache).
+    public func release(_ prompt: PreparedPrompt) {
+        cache.free(prompt.sequence)
+    }
+
+    /// Samples one branch per stream of `streams` from a prepared prompt, decoding them together.
+    /// Branch i draws from random stream i, so sampling streams 0..<4 and then 4..<8 gives the
+    /// same branches as 0..<8 at once. `monitor` sees every accepted token and may stop a branch
+    /// early (finish reason `pruned`).
+    public func generateBranches(from prompt: PreparedPrompt, streams: Range<Int>, parameters: GenerationParameters = GenerationParameters(),
+                                 monitor: BranchMonitor? = nil) throws -> BranchedGenerationResult {
+        try parameters.validate()
+        guard !streams.isEmpty, streams.lowerBound >= 0 else {
+            throw BraidError.invalidParameter("branch streams must be a non-empty range of non-negative numbers (got \(streams))")
+        }
+        return try decode(from: prompt, streams: streams, parameters: parameters, monitor: monitor, onText: nil)
+    }
+
+    /// The logits that follow each of several prompts (one row of the vocabulary per prompt), and
+    /// how many tokens had to be computed. The prompts go through batched forward passes
+    /// together, each starting from its cached blocks; their full blocks stay cached afterwards.
+    /// Judges use this to score answers.
+    public func nextTokenLogits(prompts: [[TokenID]], batchSize: Int = 512) throws -> (logits: [[Float]], computedTokens: Int) {
+        guard batchSize > 0 else { throw BraidError.invalidParameter("batch size must be > 0 (got \(batchSize))") }
+        for prompt in prompts {
+            guard !prompt.isEmpty else { throw BraidError.emptyPrompt }
+            guard prompt.count <= contextLength else { throw BraidError.promptTooLong(tokens: prompt.count, context: contextLength) }
+        }
+        var sequences: [SequenceID] = []
+        defer { for sequence in sequences { cache.free(sequence) } }
+        // Every prompt's tokens after its cached prefix, as (sequence, position, token) rows.
+        var rows: [(sequence: SequenceID, position: Int, token: TokenID, last: Bool)] = []
+        for prompt in prompts {
+            let sequence = cache.createSequence()
+            sequences.append(sequence)
+            let reused = cache.adoptCachedPrefix(prompt, into: sequence)
+            for position in reused..<prompt.count {
+                rows.append((sequence, position, prompt[position], position == prompt.count - 1))
+            }
+        }
+        let vocabulary = model.configuration.vocabularySize
+        var result: [[Float]] = []
+        do {
+            for start in stride(from: 0, to: rows.count, by: batchSize) {
+                var batch = Batch()
+                for row in rows[start..<min(start + batchSize, rows.count)] {
+                    batch.append(row.token, position: row.position, sequence: row.sequence, wantsLogits: row.last)
+                }
+                let logits = try model.transformer.forward(batch, cache: cache, pool: pool)
+                for row in 0..<logits.count / vocabulary { result.append(Array(logits[row * vocabulary..<(row + 1) * vocabulary])) }
+            }
+        } catch KVCacheError.full {
+            throw BraidError.kvCacheTooSmall("\(cache.blockCount) blocks of \(cache.blockSize) positions cannot hold \(prompts.count) prompts of \(rows.count) new tokens")
+        }
+        return (result, rows.count)
     }
 
     /// A branch while it is generated.
     private struct LiveBranch {
+        var stream: Int
         var sequence: SequenceID
         var sampler: Sampler
         var history: [TokenID]
@@ -108,7 +193,7 @@ public final class GenerationSession {
         /// Takes a sampled token (its text goes to `onText`) and returns why the branch ends here,
         /// or nil when the token is to be run through the next forward pass.
         mutating func accept(_ sampled: SampledToken, parameters: GenerationParameters, tokenizer: Tokenizer, promptLength: Int,
-                             contextLength: Int, onText: ((String) -> Void)?) -> FinishReason? {
+                             contextLength: Int, monitor: BranchMonitor?, onText: ((String) -> Void)?) -> FinishReason? {
             let token = sampled.chosen.token
             if !parameters.ignoreEndOfGeneration && tokenizer.isEndOfGeneration(token) { return .stop }
             tokens.append(token)
@@ -119,32 +204,24 @@ public final class GenerationSession {
             let (released, stopped) = text.append(detokenizer.append(token))
             onText?(released)
             if stopped { return .stop }
+            if monitor?(stream, sampled) == true { return .pruned }
             // The token would go at this position: stop at the token limit or the context's end.
             let position = promptLength + tokens.count - 1
             return tokens.count >= parameters.maxTokens || position + 1 >= contextLength ? .length : nil
         }
     }
 
-    private func run(promptTokens: [TokenID], count: Int, parameters: GenerationParameters, onText: ((String) -> Void)?) throws
-        -> BranchedGenerationResult {
-        try parameters.validate()
-        guard count >= 1 else { throw BraidError.invalidParameter("branches must be ≥ 1 (got \(count))") }
-        guard !promptTokens.isEmpty else { throw BraidError.emptyPrompt }
-        guard promptTokens.count <= contextLength else { throw BraidError.promptTooLong(tokens: promptTokens.count, context: contextLength) }
+    private func decode(from prompt: PreparedPrompt, streams: Range<Int>, parameters: GenerationParameters, monitor: BranchMonitor?,
+                        onText: ((String) -> Void)?) throws -> BranchedGenerationResult {
         let clock = ContinuousClock()
-        cache.resetPeak()
-
-        let promptStart = clock.now
-        let root = cache.createSequence()
-        var sequences = [root]
+        let promptTokens = prompt.tokens
+        var sequences: [SequenceID] = []
         defer { for sequence in sequences { cache.free(sequence) } }
-        let (reused, promptLogits) = try prefill(promptTokens, into: root, batchSize: parameters.promptBatchSize)
-        let promptDuration = clock.now - promptStart
 
         // The branches share the prompt's blocks; each samples its first token from its logits.
-        for _ in 1..<count { sequences.append(try cache.fork(root)) }
-        var branches = try sequences.enumerated().map { stream, sequence in
-            LiveBranch(sequence: sequence, sampler: try Sampler(parameters.sampling, stream: stream),
+        for _ in streams { sequences.append(try cache.fork(prompt.sequence)) }
+        var branches = try zip(streams, sequences).map { stream, sequence in
+            LiveBranch(stream: stream, sequence: sequence, sampler: try Sampler(parameters.sampling, stream: stream),
                        history: Array(promptTokens.suffix(parameters.sampling.repetitionWindow)),
                        text: StopStringText(stopStrings: parameters.stopStrings),
                        detokenizer: StreamingDetokenizer(tokenizer: model.tokenizer),
@@ -152,7 +229,7 @@ public final class GenerationSession {
         }
         let decodeStart = clock.now
         var decodedTokens = 0
-        var logits = promptLogits
+        var logits = prompt.logits
         while true {
             let live = branches.indices.filter { branches[$0].finishReason == nil }
             let picks = sample(&branches, live: live, logits: logits, alternatives: parameters.topLogprobs)
@@ -160,7 +237,8 @@ public final class GenerationSession {
             var batchBranches: [Int] = []
             for (i, sampled) in zip(live, picks) {
                 if let reason = branches[i].accept(sampled, parameters: parameters, tokenizer: model.tokenizer,
-                                                   promptLength: promptTokens.count, contextLength: contextLength, onText: onText) {
+                                                   promptLength: promptTokens.count, contextLength: contextLength, monitor: monitor,
+                                                   onText: onText) {
                     finish(&branches[i], reason)
                 } else {
                     batch.append(sampled.chosen.token, position: promptTokens.count + branches[i].tokens.count - 1,
@@ -193,10 +271,11 @@ public final class GenerationSession {
         return BranchedGenerationResult(
             promptTokens: promptTokens,
             branches: branches.map {
-                Branch(tokens: $0.tokens, text: $0.text.text, finishReason: $0.finishReason ?? .length, logprobs: $0.logprobs)
+                Branch(stream: $0.stream, tokens: $0.tokens, text: $0.text.text, finishReason: $0.finishReason ?? .length,
+                       logprobs: $0.logprobs)
             },
-            timings: GenerationTimings(promptMilliseconds: promptDuration.milliseconds, decodeMilliseconds: decodeDuration.milliseconds,
-                                       promptTokens: promptTokens.count, reusedPromptTokens: reused, decodedTokens: decodedTokens),
+            timings: GenerationTimings(promptMilliseconds: prompt.milliseconds, decodeMilliseconds: decodeDuration.milliseconds,
+                                       promptTokens: promptTokens.count, reusedPromptTokens: prompt.reusedTokens, decodedTokens: decodedTokens),
             kvCache: KVCacheReport(blockSize: cache.blockSize, blockCount: cache.blockCount, bytesPerBlock: cache.bytesPerBlock,
                                    peakUsedBlocks: cache.peakUsedBlocks))
     }

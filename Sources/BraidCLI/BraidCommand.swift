@@ -1,4 +1,4 @@
-// The `braid` command line: generate, tokenize, perplexity, bench.
+// The `braid` command line: generate, tokenize, perplexity, bench, evaluate.
 import ArgumentParser
 import Braid
 import Foundation
@@ -8,7 +8,7 @@ struct BraidCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "braid",
         abstract: "Run language models on this machine (GGUF; SmolLM2, Qwen2.5).",
-        subcommands: [Generate.self, Tokenize.self, Perplexity.self, Bench.self]
+        subcommands: [Generate.self, Tokenize.self, Perplexity.self, Bench.self, Evaluate.self]
     )
 }
 

@@ -1,8 +1,10 @@
 // `braid generate`: text from a prompt, streamed as it is produced, or one JSON object. With
 // --branches N the prompt is processed once and N branches are sampled from it together; they
-// are printed one after another with a header, or as the JSON object's "branches".
+// are printed one after another with a header, or as the JSON object's "branches". With
+// --aggregate the branches are folded into one answer, shown with its vote table.
 import ArgumentParser
 import Braid
+import BraidAggregation
 import Foundation
 
 struct Generate: ParsableCommand {
@@ -51,6 +53,15 @@ struct Generate: ParsableCommand {
             help: "KV cache memory in MiB (default: what the prompt and the branches need).")
     var kvBudget: Int?
 
+    @Option(help: "Fold the branches into one answer: \(AggregationOperators.names.joined(separator: ", ")).")
+    var aggregate: String?
+
+    @Option(help: "How --aggregate finds a branch's answer: math (\\boxed, 'answer is', last number), number, boxed, answer, choice, code, regex:PATTERN.")
+    var extract = "math"
+
+    @Option(help: "A model (file or manifest name) that writes the answer for --aggregate synthesize (default: the same model).")
+    var synthesizer: String?
+
     @Flag(help: "Wrap the prompt in the model's chat template.")
     var chat = false
 
@@ -72,6 +83,10 @@ struct Generate: ParsableCommand {
             guard branches >= 1 else { throw BraidError.invalidParameter("--branches must be ≥ 1 (got \(branches))") }
             if let kvBudget, kvBudget <= 0 { throw BraidError.invalidParameter("--kv-budget must be > 0 MiB (got \(kvBudget))") }
             if let kvBudget, kvBudget > Int.max >> 20 { throw BraidError.invalidParameter("--kv-budget \(kvBudget) MiB exceeds this machine's memory") }
+            if let aggregate {
+                try runAggregation(aggregate, parameters: parameters)
+                return
+            }
             let (model, loadMilliseconds) = try modelOptions.load()
             let text = chat ? try model.chatPrompt(user: prompt) : prompt
             let promptTokens = model.tokenizer.encode(text)
@@ -102,26 +117,90 @@ struct Generate: ParsableCommand {
         }
     }
 
+    /// Samples up to --branches branches, folds them with the operator and prints the answer, the
+    /// vote table and each branch's tokens (or the JSON object with "aggregate").
+    func runAggregation(_ name: String, parameters: GenerationParameters) throws {
+        let aggregation = try AggregationOperators.named(name)
+        let extractor = try AnswerExtraction.named(extract)
+        var parameters = parameters
+        if AggregationOperators.needsAlternatives(aggregation) {
+            parameters.topLogprobs = max(parameters.topLogprobs, AggregationOperators.confidenceAlternatives)
+        }
+        let (model, loadMilliseconds) = try modelOptions.load()
+        let promptTokens = model.tokenizer.encode(chat ? try model.chatPrompt(user: prompt) : prompt)
+        // Room for the branches twice over: judging and synthesis prompts quote them.
+        let session = try kvBudget.map {
+            try GenerationSession(model: model, kvBudgetBytes: $0 << 20, contextLength: context, threads: modelOptions.threads)
+        } ?? GenerationSession(model: model, parameters: parameters, promptTokens: promptTokens.count, branches: 2 * branches + 2)
+        let writer = try synthesizer.map { name in
+            let synthesizer = try LanguageModel.load(name)
+            return try GenerationSession(model: synthesizer, parameters: parameters,
+                                         promptTokens: parameters.contextLength ?? GenerationSession.defaultContextLength(synthesizer), branches: 1)
+        }
+        let clock = ContinuousClock()
+        let start = clock.now
+        let result = try session.reason(question: prompt, promptTokens: promptTokens, budget: branches, parameters: parameters,
+                                        aggregation: aggregation, extractor: extractor, synthesizer: writer)
+        let milliseconds = (clock.now - start).milliseconds
+        let peakBytes = session.cache.peakUsedBlocks * session.cache.bytesPerBlock
+        if json {
+            try printJSON([
+                "prompt_tokens": promptTokens.map(Int.init), "seed": NSNumber(value: parameters.sampling.seed),
+                "text": result.text, "answer": result.answer as Any,
+                "branches": result.candidates.map { candidate in
+                    Self.json(candidate.branch).merging([
+                        "stream": candidate.branch.stream, "answer": candidate.answer as Any,
+                        "score": result.scores[candidate.branch.stream] as Any,
+                    ]) { _, new in new }
+                },
+                "aggregate": [
+                    "operator": result.operatorName, "answer": result.answer as Any, "chosen_stream": result.chosenStream as Any,
+                    "votes": result.votes.map { ["answer": $0.answer, "count": $0.count, "weight": $0.weight] },
+                    "branches_sampled": result.candidates.count, "generated_tokens": result.generatedTokens,
+                    "judge_tokens": result.judgeTokens,
+                ],
+                "kv_cache": ["peak_bytes": peakBytes, "peak_used_blocks": session.cache.peakUsedBlocks],
+                "timings": ["load_ms": loadMilliseconds, "total_ms": milliseconds],
+            ])
+            return
+        }
+        for candidate in result.candidates {
+            let branch = candidate.branch
+            let score = result.scores[branch.stream].map { String(format: " · score %.3f", $0) } ?? ""
+            writeOut("── branch \(branch.stream + 1) · \(branch.finishReason.rawValue) · \(branch.tokens.count) tokens · answer \(candidate.answer ?? "none")\(score)\n")
+        }
+        writeOut("votes: " + (result.votes.isEmpty ? "none" : result.votes.map {
+            String(format: "%@ ×%d (weight %.3g)", $0.answer, $0.count, $0.weight)
+        }.joined(separator: " · ")) + "\n")
+        writeOut("── \(result.operatorName): \(result.candidates.count) branches, \(result.generatedTokens) tokens generated, \(result.judgeTokens) judging, KV peak "
+                 + String(format: "%.1f MiB", Double(peakBytes) / 1_048_576) + " ──\n")
+        writeOut(result.text + "\n")
+        writeOut("answer: \(result.answer ?? "none")\n")
+    }
+
+    /// One branch's fields in the JSON object.
+    static func json(_ branch: Branch) -> [String: Any] {
+        func logprob(_ entry: TokenLogprob) -> [String: Any] { ["token": Int(entry.token), "logprob": Double(entry.logprob)] }
+        return [
+            "text": branch.text, "tokens": branch.tokens.map(Int.init), "finish_reason": branch.finishReason.rawValue,
+            "mean_logprob": branch.meanLogprob,
+            "logprobs": branch.logprobs.map { sampled -> [String: Any] in
+                logprob(sampled.chosen).merging(["top_logprobs": sampled.alternatives.map(logprob)]) { a, _ in a }
+            },
+        ]
+    }
+
     /// The JSON object: the first branch's fields at the top level (as a single generation
     /// prints them), every branch under "branches", timings and KV memory.
     static func json(_ result: BranchedGenerationResult, model: LanguageModel, seed: UInt64, loadMilliseconds: Double) -> [String: Any] {
         let t = result.timings, first = result.branches[0], kv = result.kvCache
-        func logprob(_ entry: TokenLogprob) -> [String: Any] { ["token": Int(entry.token), "logprob": Double(entry.logprob)] }
         return [
             "prompt_tokens": result.promptTokens.map(Int.init),
             "tokens": first.tokens.map(Int.init),
             "text": first.text,
             "finish_reason": first.finishReason.rawValue,
             "seed": NSNumber(value: seed),
-            "branches": result.branches.map { branch -> [String: Any] in
-                [
-                    "text": branch.text, "tokens": branch.tokens.map(Int.init), "finish_reason": branch.finishReason.rawValue,
-                    "mean_logprob": branch.meanLogprob,
-                    "logprobs": branch.logprobs.map { sampled -> [String: Any] in
-                        logprob(sampled.chosen).merging(["top_logprobs": sampled.alternatives.map(logprob)]) { a, _ in a }
-                    },
-                ]
-            },
+            "branches": result.branches.map(json),
             "timings": [
                 "load_ms": loadMilliseconds,
                 "prompt_ms": t.promptMilliseconds,

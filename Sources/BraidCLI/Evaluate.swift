@@ -1,0 +1,202 @@
+// `braid evaluate`: accuracy and token cost of aggregation operators on a set of questions with
+// known answers (one JSON object per line: "question", "answer"; GSM8K's "#### N" endings work).
+// Per question: one greedy chain, then N branches sampled once (with the top-20 alternatives of
+// every token) that every offline operator folds. Online operators (DeepConf online, Adaptive-
+// Consistency) replay the same branches: a branch's tokens depend only on its random stream, so
+// the replay stops each branch exactly where a live run would, and counts the tokens a live run
+// would generate; --check-live K runs them live on the first K questions and compares.
+// Each question's record is appended to --records as it finishes, and a run resumes from it.
+import ArgumentParser
+import Braid
+import BraidAggregation
+import Foundation
+
+struct Evaluate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Score aggregation operators on questions with known answers (a reasoning benchmark).")
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Option(help: "Questions, one JSON object per line with \"question\" and \"answer\".")
+    var dataset: String
+
+    @Option(parsing: .unconditional, help: "Branches per question.")
+    var branches = 8
+
+    @Option(name: [.customShort("n"), .customLong("max-tokens")], parsing: .unconditional, help: "Most tokens per branch.")
+    var maxTokens = 384
+
+    @Option(parsing: .unconditional, help: "Sampling temperature of the branches (greedy runs at 0).")
+    var temperature: Float = 0.7
+
+    @Option(parsing: .unconditional, help: "Random seed of the branches.")
+    var seed: UInt64 = 1
+
+    @Option(help: "Comma-separated: greedy and any --aggregate operator.")
+    var methods = "greedy,vote,weighted,deepconf,deepconf:online,adaptive,best-of:ll,best-of:verify,synthesize"
+
+    @Option(parsing: .unconditional, help: "Questions to evaluate (default: all).")
+    var limit: Int?
+
+    @Option(help: "Appends each question's result to this JSON-lines file and skips questions already in it.")
+    var records: String?
+
+    @Option(name: .customLong("check-live"), parsing: .unconditional,
+            help: "Also run the online operators live on the first K questions and check they match the replay.")
+    var checkLive = 0
+
+    @Option(help: "A model that writes the answer for synthesize (default: the same model).")
+    var synthesizer: String?
+
+    @Option(help: "Appended to each question to ask for the answer's form.")
+    var instruction = "Please reason step by step, and put your final answer within \\boxed{}."
+
+    @Flag(help: "Print the summary as one JSON object.")
+    var json = false
+
+    func run() throws {
+        try reportingErrors {
+            guard branches >= 1 else { throw BraidError.invalidParameter("--branches must be ≥ 1 (got \(branches))") }
+            guard maxTokens >= 1 else { throw BraidError.invalidParameter("--max-tokens must be ≥ 1 (got \(maxTokens))") }
+            if let limit, limit < 1 { throw BraidError.invalidParameter("--limit must be ≥ 1 (got \(limit))") }
+            let names = methods.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+            let operators = try names.filter { $0 != "greedy" }.map { ($0, try AggregationOperators.named($0)) }
+            let questions = try Self.load(dataset, limit: limit)
+            var done = try records.map(Self.loadRecords) ?? [:]
+
+            let (model, _) = try modelOptions.load()
+            var sampling = SamplingParameters()
+            sampling.temperature = temperature
+            sampling.seed = seed
+            let parameters = GenerationParameters(maxTokens: maxTokens, sampling: sampling, threads: modelOptions.threads,
+                                                  topLogprobs: AggregationOperators.confidenceAlternatives)
+            try parameters.sampling.validate()
+            // Room for the prompt, the branches, and judging prompts that quote them all.
+            let session = try GenerationSession(model: model, parameters: parameters, promptTokens: 1024, branches: 2 * branches + 2)
+            let writer = try synthesizer.map { name in
+                let synthesizer = try LanguageModel.load(name)
+                return try GenerationSession(model: synthesizer, parameters: parameters,
+                                             promptTokens: GenerationSession.defaultContextLength(synthesizer), branches: 1)
+            }
+            let greedy = GenerationParameters(maxTokens: maxTokens, sampling: .greedy, threads: modelOptions.threads)
+            for (index, item) in questions.enumerated() where done[index] == nil {
+                let clock = ContinuousClock()
+                let start = clock.now
+                let promptTokens = model.tokenizer.encode(try model.chatPrompt(user: item.question + "\n" + instruction))
+                var results: [String: Any] = [:]
+                func score(_ answer: String?, generated: Int, judging: Int, sampled: Int) -> [String: Any] {
+                    ["answer": answer as Any, "correct": answer == item.answer, "generated_tokens": generated, "judge_tokens": judging,
+                     "branches": sampled]
+                }
+                if names.contains("greedy") {
+                    let chain = try session.generate(promptTokens: promptTokens, parameters: greedy)
+                    results["greedy"] = score(AnswerExtraction.math.extract(from: chain.text), generated: chain.tokens.count, judging: 0, sampled: 1)
+                }
+                let prepared = try session.prepare(promptTokens: promptTokens, parameters: parameters)
+                defer { session.release(prepared) }
+                let sampled = try session.generateBranches(from: prepared, streams: 0..<branches, parameters: parameters).branches
+                let recorded = RecordedBranches(sampled, tokenizer: model.tokenizer)
+                var liveMatches: Bool?
+                for (name, aggregation) in operators {
+                    func context(_ source: BranchSource) throws -> AggregationContext {
+                        try AggregationContext(source: source, budget: branches, extractor: AnswerExtraction.math, question: item.question,
+                                               judge: ModelJudge(session: session, promptTokens: promptTokens),
+                                               synthesizer: writer.map { ModelJudge(session: $0) })
+                    }
+                    let replay = try aggregation.run(context(recorded))
+                    results[name] = score(replay.answer, generated: replay.generatedTokens, judging: replay.judgeTokens,
+                                                      sampled: replay.candidates.count)
+                    if index < checkLive && (aggregation is DeepConf.Online || aggregation is AdaptiveConsistency) {
+                        let live = try aggregation.run(context(LiveBranches(session: session, prompt: prepared, parameters: parameters)))
+                        let same = live.answer == replay.answer && live.candidates.map(\.branch.tokens) == replay.candidates.map(\.branch.tokens)
+                        liveMatches = (liveMatches ?? true) && same
+                    }
+                }
+                var record: [String: Any] = [
+                    "index": index, "gold": item.answer, "methods": results,
+                    "kv_peak_bytes": session.cache.peakUsedBlocks * session.cache.bytesPerBlock,
+                    "ms": (clock.now - start).milliseconds,
+                ]
+                if let liveMatches { record["live_matches_replay"] = liveMatches }
+                done[index] = record
+                if let records { try Self.append(record, to: records) }
+                let line = names.map { name in "\(name) \((results[name] as? [String: Any])?["correct"] as? Bool == true ? "✓" : "✗")" }
+                FileHandle.standardError.write(Data(String(format: "braid: question %d/%d (%.0f s): %@\n", index + 1, questions.count,
+                                                           (clock.now - start).milliseconds / 1000,
+                                                           line.joined(separator: " · ")).utf8))
+            }
+            try report(Array(done.values), names: names, model: model)
+        }
+    }
+
+    /// Accuracy and tokens per method over every record, as a table or one JSON object.
+    func report(_ records: [[String: Any]], names: [String], model: LanguageModel) throws {
+        func total(_ name: String, _ key: String) -> Int {
+            records.reduce(0) { $0 + ((($1["methods"] as? [String: Any])?[name] as? [String: Any])?[key] as? Int ?? 0) }
+        }
+        let voteTokens = total("vote", "generated_tokens")
+        let rows: [[String: Any]] = names.map { name in
+            let correct = records.filter { (($0["methods"] as? [String: Any])?[name] as? [String: Any])?["correct"] as? Bool == true }.count
+            let generated = total(name, "generated_tokens")
+            return ["method": name, "accuracy": records.isEmpty ? 0 : Double(correct) / Double(records.count), "correct": correct,
+                    "generated_tokens": generated, "judge_tokens": total(name, "judge_tokens"),
+                    "tokens_vs_vote": voteTokens > 0 ? Double(generated) / Double(voteTokens) : 0]
+        }
+        let peak = records.map { $0["kv_peak_bytes"] as? Int ?? 0 }.max() ?? 0
+        let checks = records.compactMap { $0["live_matches_replay"] as? Bool }
+        if json {
+            try printJSON(["model": model.file.path, "questions": records.count, "branches": branches, "max_tokens": maxTokens,
+                           "temperature": Double(temperature), "seed": NSNumber(value: seed), "methods": rows, "kv_peak_bytes": peak,
+                           "live_checks": checks.count, "live_checks_matching": checks.filter { $0 }.count])
+            return
+        }
+        writeOut("\(records.count) questions, \(branches) branches, \(maxTokens) tokens at most\n")
+        writeOut("method              accuracy   generated tokens  vs vote  judging tokens\n")
+        for row in rows {
+            let name = (row["method"] as? String ?? "").padding(toLength: 18, withPad: " ", startingAt: 0)
+            writeOut(name + String(format: " %6.1f%%   %16d  %6.2f  %14d\n", 100 * (row["accuracy"] as? Double ?? 0),
+                                   row["generated_tokens"] as? Int ?? 0, row["tokens_vs_vote"] as? Double ?? 0, row["judge_tokens"] as? Int ?? 0))
+        }
+        writeOut(String(format: "KV peak %.1f MiB; live runs matching the replay: %d of %d\n", Double(peak) / 1_048_576,
+                        checks.filter { $0 }.count, checks.count))
+    }
+
+    /// The questions, with their answers normalized as branch answers are.
+    static func load(_ path: String, limit: Int?) throws -> [(question: String, answer: String)] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw BraidError.invalidParameter("cannot read the dataset \(path)")
+        }
+        let lines = text.split(separator: "\n").filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
+        let items = try lines.prefix(limit ?? lines.count).enumerated().map { number, line in
+            guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                  let question = object["question"] as? String, let raw = object["answer"] as? String ?? (object["answer"] as? NSNumber)?.stringValue,
+                  let answer = AnswerExtraction.math.extract(from: raw) else {
+                throw BraidError.invalidParameter("\(path) line \(number + 1): expected {\"question\": …, \"answer\": …} with a numeric answer")
+            }
+            return (question, answer)
+        }
+        guard !items.isEmpty else { throw BraidError.invalidParameter("\(path) holds no questions") }
+        return items
+    }
+
+    /// Records already written, by question index.
+    static func loadRecords(_ path: String) throws -> [Int: [String: Any]] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [:] }
+        var records: [Int: [String: Any]] = [:]
+        for line in text.split(separator: "\n") {
+            if let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], let index = object["index"] as? Int {
+                records[index] = object
+            }
+        }
+        return records
+    }
+
+    static func append(_ record: [String: Any], to path: String) throws {
+        let data = try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys]) + Data("\n".utf8)
+        if !FileManager.default.fileExists(atPath: path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
+        guard let handle = FileHandle(forWritingAtPath: path) else { throw BraidError.invalidParameter("cannot write \(path)") }
+        defer { try? handle.close() }
+        try handle.seekToEnd()
+        try handle.write(contentsOf: data)
+    }
+}
