@@ -105,6 +105,14 @@ public struct Branch: Sendable {
     /// Log-probability of each generated token, with the alternatives asked for.
     public var logprobs: [SampledToken]
 
+    public init(stream: Int, tokens: [TokenID], text: String, finishReason: FinishReason, logprobs: [SampledToken]) {
+        self.stream = stream
+        self.tokens = tokens
+        self.text = text
+        self.finishReason = finishReason
+        self.logprobs = logprobs
+    }
+
     /// Mean log-probability of the generated tokens (0 for none): a length-normalized likelihood.
     public var meanLogprob: Double {
         logprobs.isEmpty ? 0 : logprobs.reduce(0.0) { $0 + Double($1.chosen.logprob) } / Double(logprobs.count)

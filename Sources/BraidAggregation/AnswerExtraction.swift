@@ -69,8 +69,14 @@ public struct AnswerIsExtractor: AnswerExtractor {
         // "The answer is 42. Next …": the sentence ends at a period followed by a space.
         if let end = tail.range(of: ". ") { tail = String(tail[..<end.lowerBound]) }
         if let boxed = BoxedExtractor().extract(from: tail) { return boxed }
+        if numeric {
+            // Only a number right after the marker ("is $18", "is: **72**", "is \\(5\\)"), not
+            // one later in a sentence ("the answer is correct since 5 …").
+            let start = tail.drop { " :*$\\(".contains($0) }
+            guard start.first.map({ $0.isNumber || $0 == "-" || $0 == "." }) == true else { return nil }
+            return AnswerNormalization.numbers(in: String(start)).first
+        }
         if let number = AnswerNormalization.numbers(in: tail).first { return number }
-        if numeric { return nil }
         let answer = AnswerNormalization.text(tail)
         return answer.isEmpty ? nil : answer
     }

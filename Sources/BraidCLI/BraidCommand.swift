@@ -49,6 +49,6 @@ func writeOut(_ text: String) {
 
 /// Prints a JSON value on one line.
 func printJSON(_ value: Any) throws {
-    let data = try JSONSerialization.data(withJSONObject: value, options: [.withoutEscapingSlashes])
+    let data = try JSONSerialization.data(withJSONObject: value, options: [.withoutEscapingSlashes, .sortedKeys])
     FileHandle.standardOutput.write(data + Data("\n".utf8))
 }

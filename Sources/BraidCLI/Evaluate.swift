@@ -146,7 +146,7 @@ struct Evaluate: ParsableCommand {
         let checks = records.compactMap { $0["live_matches_replay"] as? Bool }
         if json {
             try printJSON(["model": model.file.path, "questions": records.count, "branches": branches, "max_tokens": maxTokens,
-                           "temperature": Double(temperature), "seed": NSNumber(value: seed), "methods": rows, "kv_peak_bytes": peak,
+                           "temperature": Double("\(temperature)") ?? 0, "seed": NSNumber(value: seed), "methods": rows, "kv_peak_bytes": peak,
                            "live_checks": checks.count, "live_checks_matching": checks.filter { $0 }.count])
             return
         }

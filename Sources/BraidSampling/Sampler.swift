@@ -78,6 +78,11 @@ public struct SampledToken: Sendable, Equatable {
     public var chosen: TokenLogprob
     /// The most likely tokens, best first (as many as asked for).
     public var alternatives: [TokenLogprob]
+
+    public init(chosen: TokenLogprob, alternatives: [TokenLogprob]) {
+        self.chosen = chosen
+        self.alternatives = alternatives
+    }
 }
 
 /// Picks tokens from logits with a fixed parameter set and its own random stream.

@@ -114,6 +114,63 @@ struct CLITests {
         try CLI.expectFailure(["generate", "-m", model, "-p", "x"] + arguments, mentioning: message)
     }
 
+    @Test func generateAggregateJSON() throws {
+        let result = try CLI.run(["generate", "-m", model, "-p", "hello", "-n", "6", "--branches", "4", "--seed", "1",
+                                  "--aggregate", "deepconf", "--extract", "regex:^(.)", "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        let aggregate = try #require(object["aggregate"] as? [String: Any])
+        #expect(aggregate["operator"] as? String == "deepconf")
+        #expect(aggregate["branches_sampled"] as? Int == 4)
+        let votes = try #require(aggregate["votes"] as? [[String: Any]])
+        #expect(!votes.isEmpty && votes.allSatisfy { ($0["weight"] as? Double ?? 0) > 0 })
+        let branches = try #require(object["branches"] as? [[String: Any]])
+        #expect(branches.map { $0["stream"] as? Int } == [0, 1, 2, 3])
+        #expect(branches.allSatisfy { $0["score"] is Double })
+        #expect(aggregate["generated_tokens"] as? Int == branches.reduce(0) { $0 + (($1["tokens"] as? [Int])?.count ?? 0) })
+    }
+
+    @Test func generateAggregateText() throws {
+        let result = try CLI.run(["generate", "-m", model, "-p", "hello", "-n", "6", "--branches", "3", "--seed", "1",
+                                  "--aggregate", "vote", "--extract", "regex:^(.)"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("── branch 3 ·") && result.stdout.contains("votes: ") && result.stdout.contains("\nanswer: "))
+    }
+
+    @Test("generate: bad aggregation options", arguments: [
+        (["--aggregate", "poll"], "unknown operator 'poll'"), (["--aggregate", "vote", "--extract", "runes"], "unknown extractor 'runes'"),
+        (["--aggregate", "vote", "--extract", "regex:(x"], "not a valid regular expression"),
+        (["--aggregate", "deepconf:sideways"], "unknown operator"), (["--aggregate", "usc", "--branches", "12"], "usc compares 1 to 9"),
+    ])
+    func badAggregation(arguments: [String], message: String) throws {
+        try CLI.expectFailure(["generate", "-m", model, "-p", "x", "-n", "2"] + arguments, mentioning: message)
+    }
+
+    @Test func evaluateSummary() throws {
+        let dataset = try TinyModel.writeTemporary(Array("""
+            {"question": "one?", "answer": "#### 1"}
+            {"question": "two?", "answer": "2"}
+
+            """.utf8), suffix: ".jsonl")
+        let records = FileManager.default.temporaryDirectory.appendingPathComponent("braid-records-\(UUID().uuidString).jsonl").path
+        defer { try? FileManager.default.removeItem(atPath: records) }
+        let arguments = ["evaluate", "-m", model, "--dataset", dataset, "--branches", "4", "-n", "4", "--records", records,
+                         "--methods", "greedy,vote,deepconf:online,adaptive", "--check-live", "1", "--instruction", "", "--json"]
+        let result = try CLI.run(arguments)
+        #expect(result.status == 0, "\(result.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        #expect(object["questions"] as? Int == 2)
+        #expect((object["methods"] as? [[String: Any]])?.map { $0["method"] as? String } == ["greedy", "vote", "deepconf:online", "adaptive"])
+        #expect(object["live_checks"] as? Int == 1 && object["live_checks_matching"] as? Int == 1)
+        // A second run resumes from the records: nothing is left to do, the summary is the same.
+        let again = try CLI.run(arguments)
+        #expect(again.status == 0 && !again.stderr.contains("question 1/2"))
+        #expect(again.stdout == result.stdout)
+        try CLI.expectFailure(["evaluate", "-m", model, "--dataset", "/nonexistent.jsonl"], mentioning: "cannot read the dataset")
+        let bad = try TinyModel.writeTemporary(Array("{\"question\": \"q\"}\n".utf8), suffix: ".jsonl")
+        try CLI.expectFailure(["evaluate", "-m", model, "--dataset", bad], mentioning: "line 1: expected")
+    }
+
     @Test func generateStreamsAndChats() throws {
         let result = try CLI.run(["generate", "-m", model, "-p", "hi", "-n", "4", "--seed", "3", "--chat"])
         #expect(result.status == 0, "\(result.stderr)")
