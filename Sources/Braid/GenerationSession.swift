@@ -8,6 +8,10 @@
 //   branch 1                ├── b0 ──── b1 ──── b2 ──── …
 //   branch 2                └── c0 ──── c1 ──── stop string: stop
 //   batch                       3 rows   3 rows   2 rows
+//
+// A prepared prompt stays in the cache between rounds: branches of streams 0..<4 now and 4..<8
+// later are the same as 0..<8 at once (each branch draws from its own stream), which is how
+// Adaptive-Consistency and DeepConf sample in waves. A monitor may stop any branch early.
 import Foundation
 
 /// A model, a compute pool and a paged KV cache with prefix reuse across requests.

@@ -40,7 +40,8 @@ public struct Aggregate: Sendable {
     public var text: String
     /// The stream of the chosen branch, when one branch was chosen.
     public var chosenStream: Int?
-    /// Votes per answer, heaviest first (every answered branch counts, whatever the operator).
+    /// Votes per answer under the operator's weights, heaviest first (branches the operator set
+    /// aside, such as DeepConf's filtered or pruned ones, do not count).
     public var votes: [VoteCount]
     /// The score the operator gave each branch, by stream (confidence, log-likelihood, P(yes) …).
     public var scores: [Int: Double]

@@ -135,11 +135,15 @@ public struct UniversalSelfConsistency: AggregationOperator {
 
     public init() {}
 
+    /// Checks the budget before any branch is sampled.
+    public func run(_ context: AggregationContext) throws -> Aggregate {
+        try Self.check(count: context.budget)
+        return try fold(context.sample(streams: 0..<context.budget), context: context)
+    }
+
     public func fold(_ candidates: [Candidate], context: AggregationContext) throws -> Aggregate {
         let judge = try context.requireJudge(for: name)
-        guard (1...9).contains(candidates.count) else {
-            throw AggregationError.invalidSpecification("usc compares 1 to 9 responses (got \(candidates.count))")
-        }
+        try Self.check(count: candidates.count)
         let responses = candidates.enumerated().map { "Response \($0.offset + 1):\n\($0.element.branch.text)" }.joined(separator: "\n\n")
         let prompt = try judge.chatTemplate(for: name).prompt(user: """
             I have generated the following responses to the question: \(context.question)
@@ -152,6 +156,10 @@ public struct UniversalSelfConsistency: AggregationOperator {
         let probabilities = try judge.choiceProbabilities(prompts: [judge.model.tokenizer.encode(prompt)],
                                                           choices: candidates.indices.map { "\($0 + 1)" }, context: context)[0]
         return BestOf.choose(name, candidates: candidates, scores: probabilities, context: context)
+    }
+
+    private static func check(count: Int) throws {
+        guard (1...9).contains(count) else { throw AggregationError.invalidSpecification("usc compares 1 to 9 responses (got \(count))") }
     }
 }
 

@@ -52,7 +52,7 @@ extension GenerationSession {
     /// let prompt = try model.chatPrompt(user: question + " Put the final answer within \\boxed{}.")
     /// let result = try session.reason(question: question, promptTokens: model.tokenizer.encode(prompt), budget: 8,
     ///                                  parameters: GenerationParameters(maxTokens: 384, topLogprobs: 20),
-    ///                                  aggregation: DeepConf.Online(), extractor: AnswerExtraction.math)
+    ///                                  aggregation: try DeepConf.Online(), extractor: AnswerExtraction.math)
     /// print(result.answer ?? "no answer", result.votes)
     /// ```
     public func reason(question: String, promptTokens: [TokenID], budget: Int, parameters: GenerationParameters,

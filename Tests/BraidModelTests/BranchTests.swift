@@ -125,4 +125,26 @@ struct BranchTests {
         var held = StopStringText(stopStrings: ["STOP"])
         #expect(held.append("ab ST").released == "ab " && held.finish() == "ST")
     }
+
+    @Test("a prepared prompt gives the same branches in rounds as at once; a monitor prunes a branch and frees it")
+    func roundsAndMonitor() throws {
+        let model = try model()
+        let session = try GenerationSession(model: model, kvBudgetBytes: 16 << 20, threads: 2)
+        let parameters = sampling(seed: 9)
+        let tokens = model.tokenizer.encode(String(repeating: "hello world ", count: 8))
+        let prompt = try session.prepare(promptTokens: tokens, parameters: parameters)
+        let atOnce = try session.generateBranches(from: prompt, streams: 0..<6, parameters: parameters).branches
+        let first = try session.generateBranches(from: prompt, streams: 0..<2, parameters: parameters).branches
+        let rest = try session.generateBranches(from: prompt, streams: 2..<6, parameters: parameters) { stream, _ in stream == 4 }
+        #expect((first + rest.branches).map(\.stream) == Array(0..<6))
+        for (a, b) in zip(atOnce, first + rest.branches) where b.stream != 4 {
+            #expect(a.tokens == b.tokens && a.logprobs == b.logprobs && a.finishReason == b.finishReason)
+        }
+        let pruned = rest.branches[2]
+        #expect(pruned.finishReason == .pruned && pruned.tokens == [atOnce[4].tokens[0]])
+        session.release(prompt)
+        #expect(session.cache.usage.usedBlocks == 0)
+        #expect(throws: BraidError.self) { try session.generateBranches(from: prompt, streams: 3..<3, parameters: parameters) }
+        #expect(throws: (any Error).self, "a released prompt") { try session.generateBranches(from: prompt, streams: 0..<1, parameters: parameters) }
+    }
 }
