@@ -206,6 +206,11 @@ public enum Voting {
         }.map(\.element)
     }
 
+    /// Per-candidate values keyed by the candidates' streams.
+    static func byStream(_ candidates: [Candidate], _ values: [Double]) -> [Int: Double] {
+        Dictionary(zip(candidates.map(\.branch.stream), values), uniquingKeysWith: { first, _ in first })
+    }
+
     /// The result of a vote: the winning answer, and as its text that of the winning branch with
     /// the highest weight (the first one when weights tie).
     static func decide(_ operatorName: String, candidates: [Candidate], weights: [Double]?, voters: [Bool]? = nil,

@@ -93,7 +93,7 @@ public enum DeepConf {
             let answered = candidates.indices.filter { candidates[$0].answer != nil }.sorted { (scores[$0], -$0) > (scores[$1], -$1) }
             let kept = Set(answered.prefix(Int((Double(answered.count) * keep).rounded(.up))))
             return Voting.decide(name, candidates: candidates, weights: scores, voters: candidates.indices.map(kept.contains),
-                                 scores: WeightedVote.byStream(candidates, scores), context: context)
+                                 scores: Voting.byStream(candidates, scores), context: context)
         }
     }
 
@@ -178,7 +178,7 @@ public enum DeepConf {
             try requireAlternatives(candidates, for: .lowestGroup)
             let scores = candidates.map { BranchScore.lowestGroup.score($0.branch, window: window) }
             return Voting.decide(name, candidates: candidates, weights: scores, voters: candidates.map { $0.branch.finishReason != .pruned },
-                                 scores: WeightedVote.byStream(candidates, scores), context: context)
+                                 scores: Voting.byStream(candidates, scores), context: context)
         }
     }
 }

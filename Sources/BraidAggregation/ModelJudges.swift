@@ -123,7 +123,7 @@ public struct Tournament: AggregationOperator {
         let winner = round.first
         return Aggregate(operatorName: name, answer: winner.flatMap { candidates[$0].answer }, text: winner.map { candidates[$0].branch.text } ?? "",
                          chosenStream: winner.map { candidates[$0].branch.stream }, votes: Voting.tally(candidates),
-                         scores: WeightedVote.byStream(candidates, wins), candidates: candidates, judgeTokens: context.judgeTokens)
+                         scores: Voting.byStream(candidates, wins), candidates: candidates, judgeTokens: context.judgeTokens)
     }
 }
 

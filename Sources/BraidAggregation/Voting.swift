@@ -56,11 +56,7 @@ public struct WeightedVote: AggregationOperator {
     public func fold(_ candidates: [Candidate], context: AggregationContext) throws -> Aggregate {
         try DeepConf.requireAlternatives(candidates, for: score)
         let weights = candidates.map { score.score($0.branch) }
-        return Voting.decide(name, candidates: candidates, weights: weights, scores: Self.byStream(candidates, weights), context: context)
-    }
-
-    static func byStream(_ candidates: [Candidate], _ values: [Double]) -> [Int: Double] {
-        Dictionary(zip(candidates.map(\.branch.stream), values), uniquingKeysWith: { first, _ in first })
+        return Voting.decide(name, candidates: candidates, weights: weights, scores: Voting.byStream(candidates, weights), context: context)
     }
 }
 
@@ -86,7 +82,7 @@ enum BestOf {
         let best = pool.max { (scores[$0], -$0) < (scores[$1], -$1) }
         return Aggregate(operatorName: operatorName, answer: best.flatMap { candidates[$0].answer },
                          text: best.map { candidates[$0].branch.text } ?? "", chosenStream: best.map { candidates[$0].branch.stream },
-                         votes: Voting.tally(candidates), scores: WeightedVote.byStream(candidates, scores), candidates: candidates,
+                         votes: Voting.tally(candidates), scores: Voting.byStream(candidates, scores), candidates: candidates,
                          judgeTokens: context.judgeTokens)
     }
 }
