@@ -92,6 +92,7 @@ public struct AdaptiveConsistency: AggregationOperator {
     public let firstWave: Int?
     /// Branches in each later wave (nil: a quarter of the budget, at least 1).
     public let wave: Int?
+    public var samplesInRounds: Bool { true }
 
     public init(rule: StoppingRule = .beta(threshold: 0.95), firstWave: Int? = nil, wave: Int? = nil) throws {
         if let firstWave, firstWave < 1 { throw AggregationError.invalidSpecification("adaptive first wave must be ≥ 1 (got \(firstWave))") }

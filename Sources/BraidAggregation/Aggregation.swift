@@ -58,6 +58,10 @@ public struct Aggregate: Sendable {
 public protocol AggregationOperator: Sendable {
     /// The name, as `--aggregate` takes it.
     var name: String { get }
+    /// True when it reads each token's top alternatives (generate with `topLogprobs` ≥ 2).
+    var needsTokenAlternatives: Bool { get }
+    /// True when it samples in rounds while it watches the branches (online operators).
+    var samplesInRounds: Bool { get }
     /// Folds finished branches into one answer.
     func fold(_ candidates: [Candidate], context: AggregationContext) throws -> Aggregate
     /// Samples branches (by default all `context.budget` of them at once), then folds them.
@@ -65,6 +69,9 @@ public protocol AggregationOperator: Sendable {
 }
 
 extension AggregationOperator {
+    public var needsTokenAlternatives: Bool { false }
+    public var samplesInRounds: Bool { false }
+
     public func run(_ context: AggregationContext) throws -> Aggregate {
         try fold(context.sample(streams: 0..<context.budget), context: context)
     }

@@ -77,6 +77,7 @@ public enum DeepConf {
         public let score: BranchScore
         /// Tokens per group.
         public let window: Int
+        public var needsTokenAlternatives: Bool { true }
 
         public init(keep: Double = 0.5, score: BranchScore = .bottom10, window: Int = DeepConf.defaultWindow) throws {
             guard keep > 0, keep <= 1 else { throw AggregationError.invalidSpecification("deepconf keeps a fraction in (0, 1] (got \(keep))") }
@@ -112,6 +113,8 @@ public enum DeepConf {
         public let window: Int
         /// Stop sampling when the leading answer holds this share of the vote weight.
         public let consensus: Double
+        public var needsTokenAlternatives: Bool { true }
+        public var samplesInRounds: Bool { true }
 
         public init(keep: Double = 0.9, warmup: Int? = nil, wave: Int? = nil, window: Int = DeepConf.defaultWindow,
                     consensus: Double = 0.95) throws {

@@ -29,20 +29,23 @@ public enum AggregationOperators {
         throw AggregationError.invalidSpecification("unknown operator '\(name)' (\(names.joined(separator: ", ")))")
     }
 
-    /// True when `op` reads the top alternatives of each token (generate with `topLogprobs` ≥ 2).
-    public static func needsAlternatives(_ op: any AggregationOperator) -> Bool {
-        switch op {
-        case let weighted as WeightedVote: weighted.score.needsAlternatives
-        case is DeepConf.Offline, is DeepConf.Online: true
-        default: false
-        }
-    }
-
     /// Alternatives per token that DeepConf's confidence averages (the paper's k).
     public static let confidenceAlternatives = 20
 }
 
 extension GenerationSession {
+    /// A session sized for `reason`: the prompt, `budget` branches of `parameters.maxTokens`
+    /// tokens, and as much again for judging and synthesis prompts that quote the branches.
+    public convenience init(model: LanguageModel, parameters: GenerationParameters, promptTokens: Int, reasoningBudget budget: Int) throws {
+        try self.init(model: model, parameters: parameters, promptTokens: promptTokens, branches: 2 * budget + 2)
+    }
+
+    /// A session for a synthesizer model: room for one prompt as long as the context.
+    public convenience init(synthesizer model: LanguageModel, parameters: GenerationParameters) throws {
+        try self.init(model: model, parameters: parameters,
+                      promptTokens: parameters.contextLength ?? GenerationSession.defaultContextLength(model), branches: 1)
+    }
+
     /// Samples up to `budget` branches of `promptTokens` and folds them into one answer with
     /// `aggregation`. The prompt is processed once and every round of branches forks it; judges
     /// run in this session (the branches' blocks are still cached), a synthesizer in its own.

@@ -48,6 +48,7 @@ public struct WeightedVote: AggregationOperator {
     public var name: String { "weighted:\(score.rawValue)" }
     /// What a branch's vote weighs.
     public let score: BranchScore
+    public var needsTokenAlternatives: Bool { score.needsAlternatives }
 
     public init(score: BranchScore = .likelihood) {
         self.score = score

@@ -71,18 +71,15 @@ struct Evaluate: ParsableCommand {
             let parameters = GenerationParameters(maxTokens: maxTokens, sampling: sampling, threads: modelOptions.threads,
                                                   topLogprobs: AggregationOperators.confidenceAlternatives)
             try parameters.sampling.validate()
-            // Room for the prompt, the branches, and judging prompts that quote them all.
-            let session = try GenerationSession(model: model, parameters: parameters, promptTokens: 1024, branches: 2 * branches + 2)
-            let writer = try synthesizer.map { name in
-                let synthesizer = try LanguageModel.load(name)
-                return try GenerationSession(model: synthesizer, parameters: parameters,
-                                             promptTokens: GenerationSession.defaultContextLength(synthesizer), branches: 1)
-            }
+            let prompts = try questions.map { model.tokenizer.encode(try model.chatPrompt(user: $0.question + "\n" + instruction)) }
+            let session = try GenerationSession(model: model, parameters: parameters, promptTokens: prompts.map(\.count).max() ?? 0,
+                                                reasoningBudget: branches)
+            let writer = try synthesizer.map { try GenerationSession(synthesizer: LanguageModel.load($0), parameters: parameters) }
             let greedy = GenerationParameters(maxTokens: maxTokens, sampling: .greedy, threads: modelOptions.threads)
             for (index, item) in questions.enumerated() where done[index] == nil {
                 let clock = ContinuousClock()
                 let start = clock.now
-                let promptTokens = model.tokenizer.encode(try model.chatPrompt(user: item.question + "\n" + instruction))
+                let promptTokens = prompts[index]
                 var results: [String: Any] = [:]
                 func score(_ answer: String?, generated: Int, judging: Int, sampled: Int) -> [String: Any] {
                     ["answer": answer as Any, "correct": answer == item.answer, "generated_tokens": generated, "judge_tokens": judging,
@@ -106,7 +103,7 @@ struct Evaluate: ParsableCommand {
                     let replay = try aggregation.run(context(recorded))
                     results[name] = score(replay.answer, generated: replay.generatedTokens, judging: replay.judgeTokens,
                                                       sampled: replay.candidates.count)
-                    if index < checkLive && (aggregation is DeepConf.Online || aggregation is AdaptiveConsistency) {
+                    if index < checkLive && aggregation.samplesInRounds {
                         let live = try aggregation.run(context(LiveBranches(session: session, prompt: prepared, parameters: parameters)))
                         let same = live.answer == replay.answer && live.candidates.map(\.branch.tokens) == replay.candidates.map(\.branch.tokens)
                         liveMatches = (liveMatches ?? true) && same

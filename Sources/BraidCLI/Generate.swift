@@ -123,20 +123,15 @@ struct Generate: ParsableCommand {
         let aggregation = try AggregationOperators.named(name)
         let extractor = try AnswerExtraction.named(extract)
         var parameters = parameters
-        if AggregationOperators.needsAlternatives(aggregation) {
+        if aggregation.needsTokenAlternatives {
             parameters.topLogprobs = max(parameters.topLogprobs, AggregationOperators.confidenceAlternatives)
         }
         let (model, loadMilliseconds) = try modelOptions.load()
         let promptTokens = model.tokenizer.encode(chat ? try model.chatPrompt(user: prompt) : prompt)
-        // Room for the branches twice over: judging and synthesis prompts quote them.
         let session = try kvBudget.map {
             try GenerationSession(model: model, kvBudgetBytes: $0 << 20, contextLength: context, threads: modelOptions.threads)
-        } ?? GenerationSession(model: model, parameters: parameters, promptTokens: promptTokens.count, branches: 2 * branches + 2)
-        let writer = try synthesizer.map { name in
-            let synthesizer = try LanguageModel.load(name)
-            return try GenerationSession(model: synthesizer, parameters: parameters,
-                                         promptTokens: parameters.contextLength ?? GenerationSession.defaultContextLength(synthesizer), branches: 1)
-        }
+        } ?? GenerationSession(model: model, parameters: parameters, promptTokens: promptTokens.count, reasoningBudget: branches)
+        let writer = try synthesizer.map { try GenerationSession(synthesizer: LanguageModel.load($0), parameters: parameters) }
         let clock = ContinuousClock()
         let start = clock.now
         let result = try session.reason(question: prompt, promptTokens: promptTokens, budget: branches, parameters: parameters,
