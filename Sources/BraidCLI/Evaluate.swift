@@ -59,7 +59,9 @@ struct Evaluate: ParsableCommand {
             guard branches >= 1 else { throw BraidError.invalidParameter("--branches must be ≥ 1 (got \(branches))") }
             guard maxTokens >= 1 else { throw BraidError.invalidParameter("--max-tokens must be ≥ 1 (got \(maxTokens))") }
             if let limit, limit < 1 { throw BraidError.invalidParameter("--limit must be ≥ 1 (got \(limit))") }
-            let names = methods.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+            guard checkLive >= 0 else { throw BraidError.invalidParameter("--check-live must be ≥ 0 (got \(checkLive))") }
+            let names = methods.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            guard !names.isEmpty else { throw BraidError.invalidParameter("--methods names no method") }
             let operators = try names.filter { $0 != "greedy" }.map { ($0, try AggregationOperators.named($0)) }
             let questions = try Self.load(dataset, limit: limit)
             var done = try records.map(Self.loadRecords) ?? [:]

@@ -167,6 +167,9 @@ struct CLITests {
         #expect(again.status == 0 && !again.stderr.contains("question 1/2"))
         #expect(again.stdout == result.stdout)
         try CLI.expectFailure(["evaluate", "-m", model, "--dataset", "/nonexistent.jsonl"], mentioning: "cannot read the dataset")
+        try CLI.expectFailure(["evaluate", "-m", model, "--dataset", dataset, "--methods", " , "], mentioning: "--methods names no method")
+        try CLI.expectFailure(["evaluate", "-m", model, "--dataset", dataset, "--check-live", "-1"], mentioning: "--check-live must be ≥ 0")
+        try CLI.expectFailure(["evaluate", "-m", model, "--dataset", dataset, "--methods", "greedy,poll"], mentioning: "unknown operator 'poll'")
         let bad = try TinyModel.writeTemporary(Array("{\"question\": \"q\"}\n".utf8), suffix: ".jsonl")
         try CLI.expectFailure(["evaluate", "-m", model, "--dataset", bad], mentioning: "line 1: expected")
     }
