@@ -18,6 +18,8 @@ public enum BraidError: Error, Equatable, CustomStringConvertible {
     case unsupportedCPU(String)
     /// The KV cache's memory budget cannot hold the prompt.
     case kvCacheTooSmall(String)
+    /// Two models that must work together cannot (a draft model with another vocabulary).
+    case incompatibleModels(String)
 
     public var description: String {
         switch self {
@@ -37,6 +39,8 @@ public enum BraidError: Error, Equatable, CustomStringConvertible {
             "unsupported CPU: \(why)"
         case let .kvCacheTooSmall(why):
             "KV cache too small: \(why)"
+        case let .incompatibleModels(why):
+            "incompatible models: \(why)"
         }
     }
 }

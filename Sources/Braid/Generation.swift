@@ -160,6 +160,8 @@ public struct GenerationResult: Sendable {
     public var logprobs: [SampledToken]
     /// Where the time went.
     public var timings: GenerationTimings
+    /// What speculative decoding did (nil for plain decoding).
+    public var speculation: SpeculationReport? = nil
 }
 
 extension LanguageModel {

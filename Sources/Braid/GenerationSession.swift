@@ -181,7 +181,7 @@ public final class GenerationSession {
     }
 
     /// A branch while it is generated.
-    private struct LiveBranch {
+    struct LiveBranch {
         var stream: Int
         var sequence: SequenceID
         var sampler: Sampler
@@ -321,7 +321,7 @@ public final class GenerationSession {
     }
 
     /// Ends a branch and returns its blocks to the pool at once.
-    private func finish(_ branch: inout LiveBranch, _ reason: FinishReason) {
+    func finish(_ branch: inout LiveBranch, _ reason: FinishReason) {
         branch.finishReason = reason
         cache.free(branch.sequence)
     }

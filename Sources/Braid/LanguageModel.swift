@@ -4,6 +4,7 @@
 @_exported import BraidModels
 @_exported import BraidSampling
 @_exported import BraidTokenizer
+import Foundation
 
 /// A loaded language model.
 ///
@@ -15,6 +16,8 @@
 public final class LanguageModel: Sendable {
     /// The GGUF file the model was loaded from.
     public let file: GGUFFile
+    /// The file's name without its directory and extension, for messages.
+    public let name: String
     /// Text ↔ token ids.
     public let tokenizer: Tokenizer
     /// The transformer.
@@ -31,6 +34,7 @@ public final class LanguageModel: Sendable {
                                             + "build with the flags tools/swift-flags prints on this machine")
         }
         file = try GGUFFile(path: path)
+        name = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
         transformer = try TransformerModel(gguf: file)
         tokenizer = try Tokenizer(gguf: file)
         guard tokenizer.vocabularySize == transformer.configuration.vocabularySize else {

@@ -62,6 +62,9 @@ struct Generate: ParsableCommand {
     @Option(help: "A model (file or manifest name) that writes the answer for --aggregate synthesize (default: the same model).")
     var synthesizer: String?
 
+    @Option(help: "Speculative decoding: draft:MODEL[:k], ngram[:k], jacobi[:n], lookahead[:W,N,G] or auto[:MODEL] (greedy output is exactly plain greedy's).")
+    var speculative: String?
+
     @Flag(help: "Wrap the prompt in the model's chat template.")
     var chat = false
 
@@ -85,6 +88,11 @@ struct Generate: ParsableCommand {
             if let kvBudget, kvBudget > Int.max >> 20 { throw BraidError.invalidParameter("--kv-budget \(kvBudget) MiB exceeds this machine's memory") }
             if let aggregate {
                 try runAggregation(aggregate, parameters: parameters)
+                return
+            }
+            if let speculative {
+                guard branches == 1 else { throw BraidError.invalidParameter("--speculative decodes one chain; it cannot take --branches \(branches)") }
+                try runSpeculation(speculative, parameters: parameters)
                 return
             }
             let (model, loadMilliseconds) = try modelOptions.load()
@@ -173,6 +181,37 @@ struct Generate: ParsableCommand {
         writeOut("answer: \(result.answer ?? "none")\n")
     }
 
+    /// Generates one chain with speculative decoding; text streams out, or the JSON object gets
+    /// "speculation".
+    func runSpeculation(_ specification: String, parameters: GenerationParameters) throws {
+        let (model, loadMilliseconds) = try modelOptions.load()
+        let method = try SpeculationMethod.parse(specification) { try LanguageModel.load($0) }
+        let promptTokens = model.tokenizer.encode(chat ? try model.chatPrompt(user: prompt) : prompt)
+        let session = try kvBudget.map {
+            try GenerationSession(model: model, kvBudgetBytes: $0 << 20, contextLength: context, threads: modelOptions.threads)
+        } ?? GenerationSession(model: model, parameters: parameters, promptTokens: promptTokens.count, branches: 2)
+        let result = try session.generate(promptTokens: promptTokens, parameters: parameters, speculation: method,
+                                          onText: json ? { _ in } : writeOut)
+        guard json else {
+            writeOut("\n")
+            return
+        }
+        let branch = Branch(stream: 0, tokens: result.tokens, text: result.text, finishReason: result.finishReason, logprobs: result.logprobs)
+        let cache = session.cache
+        var object = Self.json(promptTokens: promptTokens, branches: [branch], timings: result.timings,
+                               kvCache: (cache.blockSize, cache.blockCount, cache.bytesPerBlock, cache.peakUsedBlocks),
+                               seed: parameters.sampling.seed, loadMilliseconds: loadMilliseconds)
+        if let speculation = result.speculation {
+            object["speculation"] = [
+                "method": speculation.method, "drafted": speculation.drafted, "accepted": speculation.accepted,
+                "mean_accepted_length": speculation.meanAcceptedLength, "target_forwards": speculation.targetForwards,
+                "draft_ms": speculation.draftMilliseconds, "verify_ms": speculation.verifyMilliseconds,
+                "acceptance_rate": speculation.acceptanceRate, "choices": speculation.choices as Any,
+            ]
+        }
+        try printJSON(object)
+    }
+
     /// One branch's fields in the JSON object.
     static func json(_ branch: Branch) -> [String: Any] {
         func logprob(_ entry: TokenLogprob) -> [String: Any] { ["token": Int(entry.token), "logprob": Double(entry.logprob)] }
@@ -188,14 +227,22 @@ struct Generate: ParsableCommand {
     /// The JSON object: the first branch's fields at the top level (as a single generation
     /// prints them), every branch under "branches", timings and KV memory.
     static func json(_ result: BranchedGenerationResult, model: LanguageModel, seed: UInt64, loadMilliseconds: Double) -> [String: Any] {
-        let t = result.timings, first = result.branches[0], kv = result.kvCache
+        let kv = result.kvCache
+        return json(promptTokens: result.promptTokens, branches: result.branches, timings: result.timings,
+                    kvCache: (kv.blockSize, kv.blockCount, kv.bytesPerBlock, kv.peakUsedBlocks), seed: seed, loadMilliseconds: loadMilliseconds)
+    }
+
+    static func json(promptTokens: [TokenID], branches: [Branch], timings t: GenerationTimings,
+                     kvCache kv: (blockSize: Int, blockCount: Int, bytesPerBlock: Int, peakUsedBlocks: Int),
+                     seed: UInt64, loadMilliseconds: Double) -> [String: Any] {
+        let first = branches[0]
         return [
-            "prompt_tokens": result.promptTokens.map(Int.init),
+            "prompt_tokens": promptTokens.map(Int.init),
             "tokens": first.tokens.map(Int.init),
             "text": first.text,
             "finish_reason": first.finishReason.rawValue,
             "seed": NSNumber(value: seed),
-            "branches": result.branches.map(json),
+            "branches": branches.map(json),
             "timings": [
                 "load_ms": loadMilliseconds,
                 "prompt_ms": t.promptMilliseconds,
@@ -206,7 +253,7 @@ struct Generate: ParsableCommand {
             ],
             "kv_cache": [
                 "block_size": kv.blockSize, "blocks": kv.blockCount, "bytes_per_block": kv.bytesPerBlock,
-                "peak_used_blocks": kv.peakUsedBlocks, "peak_bytes": kv.peakBytes,
+                "peak_used_blocks": kv.peakUsedBlocks, "peak_bytes": kv.peakUsedBlocks * kv.bytesPerBlock,
             ],
         ]
     }

@@ -48,22 +48,40 @@ public struct WeightMatrix: @unchecked Sendable {
 
     /// y[n × rows] = x[n × columns] · Wᵀ — every activation row times every weight row.
     /// Work is split over `pool` by weight rows, so each weight is read once per call.
+    /// `rowExact`: every row gets the bits it would get alone (as in decoding), however many rows
+    /// there are — rows past the small-batch limit go through the integer kernels 16 at a time
+    /// instead of sgemm.
     public func multiply(_ x: UnsafePointer<Float>, count n: Int, into y: UnsafeMutablePointer<Float>, pool: ComputePool,
-                         path: KernelPath = .preferred) {
-        Self.multiply([self], into: [y], input: x, count: n, pool: pool, path: path)
+                         path: KernelPath = .preferred, rowExact: Bool = false) {
+        Self.multiply([self], into: [y], input: x, count: n, pool: pool, path: path, rowExact: rowExact)
     }
 
     /// Several products of one input, `outputs[m] = x · matrices[m]ᵀ`, in one parallel loop: the
     /// activations are quantized once and the threads meet once (for q/k/v, gate/up).
     public static func multiply(_ matrices: [WeightMatrix], into outputs: [UnsafeMutablePointer<Float>], input x: UnsafePointer<Float>,
-                                count n: Int, pool: ComputePool, path: KernelPath = .preferred) {
+                                count n: Int, pool: ComputePool, path: KernelPath = .preferred, rowExact: Bool = false) {
         precondition(matrices.count == outputs.count, "one output per matrix")
+        if rowExact && n > smallBatchLimit {
+            for first in stride(from: 0, to: n, by: smallBatchLimit) {
+                let count = min(smallBatchLimit, n - first)
+                multiply(matrices, into: outputs, input: x + first * matrices[0].columns, count: count, pool: pool,
+                         path: path, rowExact: true, outputRowOffset: first)
+            }
+            return
+        }
+        multiply(matrices, into: outputs, input: x, count: n, pool: pool, path: path, rowExact: rowExact, outputRowOffset: 0)
+    }
+
+    /// Rows `outputRowOffset ..< outputRowOffset + n` of the products.
+    private static func multiply(_ matrices: [WeightMatrix], into outputs: [UnsafeMutablePointer<Float>], input x: UnsafePointer<Float>,
+                                 count n: Int, pool: ComputePool, path: KernelPath, rowExact: Bool, outputRowOffset: Int) {
         var small: [(matrix: WeightMatrix, output: UnsafeMutablePointer<Float>)] = []
         for (matrix, output) in zip(matrices, outputs) {
+            let output = output + outputRowOffset * matrix.rows
             if matrix.usesIntegerKernels(rows: n) {
                 small.append((matrix, output))
             } else {
-                matrix.multiplyByTiles(x, count: n, into: output, pool: pool)
+                matrix.multiplyByTiles(x, count: n, into: output, pool: pool, rowExact: rowExact)
             }
         }
         guard let first = small.first else { return }
@@ -143,12 +161,14 @@ public struct WeightMatrix: @unchecked Sendable {
         }
     }
 
-    /// y = x · Wᵀ over tiles of weight rows: float dot products for one activation row, sgemm on
-    /// a dequantized tile for several.
-    func multiplyByTiles(_ x: UnsafePointer<Float>, count n: Int, into y: UnsafeMutablePointer<Float>, pool: ComputePool) {
+    /// y = x · Wᵀ over tiles of weight rows: float dot products for one activation row (and for
+    /// every row when `rowExact`), sgemm on a dequantized tile for several.
+    func multiplyByTiles(_ x: UnsafePointer<Float>, count n: Int, into y: UnsafeMutablePointer<Float>, pool: ComputePool,
+                         rowExact: Bool = false) {
         let tiles = (rows + Self.tileRows - 1) / Self.tileRows
         let columns = columns, rows = rows
-        if type == .f32 && n > 1 {
+        let dots = n == 1 || rowExact
+        if type == .f32 && !dots {
             // Already Float: one BLAS call per tile, straight from the mapped file.
             pool.forEach(tiles) { tile in
                 let first = tile * Self.tileRows, count = min(Self.tileRows, rows - first)
@@ -162,15 +182,15 @@ public struct WeightMatrix: @unchecked Sendable {
         pool.forEach(tasks) { task in
             // One activation row: dequantize a weight row at a time into a small buffer (kept in
             // L1) and dot it. Several rows: dequantize a tile and hand it to sgemm.
-            let scratchRows = n == 1 ? 1 : Self.tileRows
+            let scratchRows = dots ? 1 : Self.tileRows
             let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchRows * columns)
             defer { scratch.deallocate() }
             for tile in (task * chunk)..<min(tiles, (task + 1) * chunk) {
                 let first = tile * Self.tileRows, count = min(Self.tileRows, rows - first)
-                if n == 1 {
+                if dots {
                     for r in first..<(first + count) {
                         type.dequantize(data + r * rowBytes, into: scratch, count: columns)
-                        y[r] = VectorMath.dot(scratch, x, count: columns)
+                        for i in 0..<n { y[i * rows + r] = VectorMath.dot(scratch, x + i * columns, count: columns) }
                     }
                 } else {
                     type.dequantize(data + first * rowBytes, into: scratch, count: count * columns)

@@ -7,6 +7,11 @@
 //   position   0    1    2   12   12
 //   sequence   0    0    0    1    2
 //   logits     -    -    ✓    ✓    ✓
+//
+// A token may also store its keys and values into other sequences at the same position
+// (`mirrors`): tree verification runs a draft token shared by several paths once and gives
+// every path that holds it its own copy, so each path reads its keys in order, as plain decoding
+// would.
 
 /// Tokens to run through the model in one forward pass.
 public struct Batch: Sendable {
@@ -19,6 +24,11 @@ public struct Batch: Sendable {
     public var sequences: [SequenceID] = []
     /// Whether the forward pass returns logits for each token.
     public var wantsLogits: [Bool] = []
+    /// Further sequences that receive each token's keys and values at its position (empty for most).
+    public var mirrors: [[SequenceID]] = []
+    /// Every row gets the bits it would get decoded alone, however large the batch (verification of
+    /// drafts); false lets large batches (prompts) take the faster sgemm kernels.
+    public var rowExact = false
 
     public init() {}
 
@@ -30,12 +40,14 @@ public struct Batch: Sendable {
         }
     }
 
-    /// Adds one token.
-    public mutating func append(_ token: Int32, position: Int, sequence: SequenceID = 0, wantsLogits: Bool) {
+    /// Adds one token; `mirrors` also receive its keys and values (at the same position).
+    public mutating func append(_ token: Int32, position: Int, sequence: SequenceID = 0, wantsLogits: Bool,
+                                mirrors: [SequenceID] = []) {
         tokens.append(token)
         positions.append(position)
         sequences.append(sequence)
         self.wantsLogits.append(wantsLogits)
+        self.mirrors.append(mirrors)
     }
 
     /// The batch without its last token.
@@ -45,11 +57,23 @@ public struct Batch: Sendable {
         batch.positions.removeLast()
         batch.sequences.removeLast()
         batch.wantsLogits.removeLast()
+        batch.mirrors.removeLast()
         return batch
     }
 
     /// Number of tokens.
     public var count: Int { tokens.count }
+
+    /// Every (sequence, position) the batch writes keys and values to: each token's own, then its mirrors'.
+    var writes: [(sequence: SequenceID, position: Int, token: Int32)] {
+        var writes: [(sequence: SequenceID, position: Int, token: Int32)] = []
+        writes.reserveCapacity(count)
+        for i in 0..<count {
+            writes.append((sequences[i], positions[i], tokens[i]))
+            for mirror in mirrors[i] { writes.append((mirror, positions[i], tokens[i])) }
+        }
+        return writes
+    }
 
     /// Number of tokens whose logits are returned.
     public var logitCount: Int { wantsLogits.lazy.filter { $0 }.count }

@@ -323,8 +323,7 @@ public final class PagedKVCache: @unchecked Sendable {
         var written: [SequenceID: Set<Int>] = [:]
         var order: [SequenceID] = []
         var filled: [SequenceID: Int] = [:]
-        for i in 0..<batch.count {
-            let sequence = batch.sequences[i], position = batch.positions[i]
+        for (sequence, position, _) in batch.writes {
             guard let state = sequences[sequence] else {
                 throw ModelError.invalidBatch("sequence \(sequence) is not in the cache")
             }
@@ -389,12 +388,11 @@ public final class PagedKVCache: @unchecked Sendable {
     func commitWrites(of batch: Batch) {
         var touched: [SequenceID] = []
         var seen = Set<SequenceID>()
-        for i in 0..<batch.count {
-            let sequence = batch.sequences[i], position = batch.positions[i]
+        for (sequence, position, token) in batch.writes {
             if sequences[sequence]!.tokens.count == position {
-                sequences[sequence]!.tokens.append(batch.tokens[i])
+                sequences[sequence]!.tokens.append(token)
             } else {
-                sequences[sequence]!.tokens[position] = batch.tokens[i]
+                sequences[sequence]!.tokens[position] = token
             }
             if seen.insert(sequence).inserted { touched.append(sequence) }
         }

@@ -61,6 +61,7 @@ public final class TransformerModel: Sendable {
         let n = batch.count, d = c.embeddingLength, qDim = c.queryDimension, kvDim = c.kvDimension
         let ff = c.feedForwardLength, headDim = c.headDimension, pairs = c.ropeDimensionCount / 2
 
+        let exact = batch.rowExact
         let buffers = ForwardBuffers(rows: n, configuration: c)
         defer { buffers.deallocate() }
         let x = buffers.residual, h = buffers.normed
@@ -70,7 +71,9 @@ public final class TransformerModel: Sendable {
             weights.tokenEmbedding.dequantizeRow(Int(batch.tokens[i]), into: x + i * d)
         }
         // Where each token's keys go, and the cached runs each attention tile reads.
-        let rows = (0..<n).map { cache.row(of: batch.sequences[$0], position: batch.positions[$0]) }
+        let rows = (0..<n).map { i in
+            [cache.row(of: batch.sequences[i], position: batch.positions[i])] + batch.mirrors[i].map { cache.row(of: $0, position: batch.positions[i]) }
+        }
         let tiles = attentionTiles(batch, cache: cache)
         // RoPE angles once per token, shared by every head and layer.
         for i in 0..<n {
@@ -83,7 +86,7 @@ public final class TransformerModel: Sendable {
                 for i in 0..<n { VectorMath.rmsNorm(x + i * d, weight: w.baseAddress!, epsilon: c.rmsEpsilon, into: h + i * d, count: d) }
             }
             WeightMatrix.multiply([layer.query, layer.key, layer.value], into: [buffers.query, buffers.key, buffers.value],
-                                  input: h, count: n, pool: pool)
+                                  input: h, count: n, pool: pool, rowExact: exact)
             Self.addBias(layer.queryBias, to: buffers.query, rows: n, width: qDim)
             Self.addBias(layer.keyBias, to: buffers.key, rows: n, width: kvDim)
             Self.addBias(layer.valueBias, to: buffers.value, rows: n, width: kvDim)
@@ -91,21 +94,22 @@ public final class TransformerModel: Sendable {
                 let cosines = buffers.cosines + i * pairs, sines = buffers.sines + i * pairs
                 for head in 0..<c.headCount { rope.rotate(buffers.query + i * qDim + head * headDim, cosines: cosines, sines: sines) }
                 for head in 0..<c.kvHeadCount { rope.rotate(buffers.key + i * kvDim + head * headDim, cosines: cosines, sines: sines) }
-                let row = rows[i]
-                cache.keys(layer: layerIndex, row: row).update(from: buffers.key + i * kvDim, count: kvDim)
-                cache.values(layer: layerIndex, row: row).update(from: buffers.value + i * kvDim, count: kvDim)
+                for row in rows[i] {
+                    cache.keys(layer: layerIndex, row: row).update(from: buffers.key + i * kvDim, count: kvDim)
+                    cache.values(layer: layerIndex, row: row).update(from: buffers.value + i * kvDim, count: kvDim)
+                }
             }
             attend(batch: batch, tiles: tiles, layer: layerIndex, cache: cache, query: buffers.query, into: buffers.attention, pool: pool)
-            layer.attentionOutput.multiply(buffers.attention, count: n, into: h, pool: pool)
+            layer.attentionOutput.multiply(buffers.attention, count: n, into: h, pool: pool, rowExact: exact)
             for i in 0..<n * d { x[i] += h[i] }
 
             // MLP.
             layer.feedForwardNorm.withUnsafeBufferPointer { w in
                 for i in 0..<n { VectorMath.rmsNorm(x + i * d, weight: w.baseAddress!, epsilon: c.rmsEpsilon, into: h + i * d, count: d) }
             }
-            WeightMatrix.multiply([layer.gate, layer.up], into: [buffers.gate, buffers.up], input: h, count: n, pool: pool)
+            WeightMatrix.multiply([layer.gate, layer.up], into: [buffers.gate, buffers.up], input: h, count: n, pool: pool, rowExact: exact)
             VectorMath.swiGLU(gate: buffers.gate, up: buffers.up, count: n * ff)
-            layer.down.multiply(buffers.gate, count: n, into: h, pool: pool)
+            layer.down.multiply(buffers.gate, count: n, into: h, pool: pool, rowExact: exact)
             for i in 0..<n * d { x[i] += h[i] }
         }
         cache.commitWrites(of: batch)
@@ -120,7 +124,7 @@ public final class TransformerModel: Sendable {
         }
         var logits = [Float](repeating: 0, count: wanted.count * c.vocabularySize)
         logits.withUnsafeMutableBufferPointer { out in
-            weights.output.multiply(h, count: wanted.count, into: out.baseAddress!, pool: pool)
+            weights.output.multiply(h, count: wanted.count, into: out.baseAddress!, pool: pool, rowExact: exact)
         }
         return logits
     }
@@ -129,8 +133,12 @@ public final class TransformerModel: Sendable {
     /// cache's to check).
     private func validate(_ batch: Batch) throws {
         guard batch.count > 0 else { throw ModelError.invalidBatch("no tokens") }
-        guard batch.positions.count == batch.count, batch.sequences.count == batch.count, batch.wantsLogits.count == batch.count else {
-            throw ModelError.invalidBatch("tokens, positions, sequences and wantsLogits differ in length")
+        guard batch.positions.count == batch.count, batch.sequences.count == batch.count, batch.wantsLogits.count == batch.count,
+              batch.mirrors.count == batch.count else {
+            throw ModelError.invalidBatch("tokens, positions, sequences, wantsLogits and mirrors differ in length")
+        }
+        for (i, mirrors) in batch.mirrors.enumerated() where mirrors.contains(batch.sequences[i]) || Set(mirrors).count < mirrors.count {
+            throw ModelError.invalidBatch("token \(i) mirrors its keys into a sequence twice")
         }
         for token in batch.tokens where token < 0 || Int(token) >= configuration.vocabularySize {
             throw ModelError.invalidToken(token, vocabularySize: configuration.vocabularySize)

@@ -102,11 +102,23 @@ public struct Sampler: Sendable {
     /// Samples the next token and reports its log-probability and the `alternatives` most
     /// likely tokens.
     public mutating func sampleWithLogprobs(_ logits: UnsafeBufferPointer<Float>, history: [Int32], alternatives: Int) -> SampledToken {
-        let token = sample(logits, history: history)
-        let logNormalizer = Self.logSumExp(logits)
-        let top = alternatives > 0 ? Self.topCandidates(count: min(alternatives, logits.count), of: logits) : []
+        Self.scored(sample(logits, history: history), logits: logits, alternatives: alternatives)
+    }
+
+    /// `token` with its log-probability under the softmax of `logits` and the `alternatives`
+    /// most likely tokens.
+    public static func scored(_ token: Int32, logits: UnsafeBufferPointer<Float>, alternatives: Int) -> SampledToken {
+        let logNormalizer = logSumExp(logits)
+        let top = alternatives > 0 ? topCandidates(count: min(alternatives, logits.count), of: logits) : []
         return SampledToken(chosen: TokenLogprob(token: token, logprob: logits[Int(token)] - logNormalizer),
                             alternatives: top.map { TokenLogprob(token: $0.token, logprob: $0.logit - logNormalizer) })
+    }
+
+    /// The token with the highest logit (the first of equals), as greedy decoding picks it.
+    public static func mostLikely(_ logits: UnsafeBufferPointer<Float>) -> Int32 {
+        var best = 0
+        for i in 1..<logits.count where logits[i] > logits[best] { best = i }
+        return Int32(best)
     }
 
     /// ln Σ exp(logits), with the maximum taken out first so nothing overflows.
@@ -121,25 +133,41 @@ public struct Sampler: Sendable {
 
     /// The next token given `logits` (one per vocabulary entry, at least one) and the tokens so far.
     public mutating func sample(_ logits: UnsafeBufferPointer<Float>, history: [Int32]) -> Int32 {
+        draw(from: distribution(logits, history: history))
+    }
+
+    /// The distribution `sample` draws from: the repetition penalty, then arg-max at temperature
+    /// 0 (one token with probability 1), else top-k → top-p → min-p → temperature.
+    public func distribution(_ logits: UnsafeBufferPointer<Float>, history: [Int32]) -> TokenDistribution {
         precondition(!logits.isEmpty, "sampling needs at least one logit")
-        guard parameters.repetitionPenalty != 1 else { return pick(logits) }
+        guard parameters.repetitionPenalty != 1 else { return filtered(logits) }
         // The penalty on a copy: once per distinct recent token, from its original logit.
         var penalized = Array(logits)
         for token in Set(history.suffix(parameters.repetitionWindow)) where token >= 0 && Int(token) < logits.count {
             let value = logits[Int(token)]
             penalized[Int(token)] = value > 0 ? value / parameters.repetitionPenalty : value * parameters.repetitionPenalty
         }
-        return penalized.withUnsafeBufferPointer { pick($0) }
+        return penalized.withUnsafeBufferPointer { filtered($0) }
     }
 
-    /// The chain after the penalty: arg-max at temperature 0, else top-k → top-p → min-p →
-    /// temperature → a draw.
-    private mutating func pick(_ logits: UnsafeBufferPointer<Float>) -> Int32 {
-        if parameters.temperature == 0 {
-            var best = 0
-            for i in 1..<logits.count where logits[i] > logits[best] { best = i }
-            return Int32(best)
+    /// A token drawn from `distribution` (no random number is used when it holds one token).
+    public mutating func draw(from distribution: TokenDistribution) -> Int32 {
+        let entries = distribution.entries
+        guard entries.count > 1 else { return entries[0].token }
+        var r = Float(random.nextUnit())
+        for entry in entries {
+            r -= entry.probability
+            if r < 0 { return entry.token }
         }
+        return entries[entries.count - 1].token
+    }
+
+    /// A uniform number in [0, 1) from this sampler's stream (for accept/reject decisions).
+    public mutating func uniform() -> Float { Float(random.nextUnit()) }
+
+    /// The chain after the penalty.
+    private func filtered(_ logits: UnsafeBufferPointer<Float>) -> TokenDistribution {
+        if parameters.temperature == 0 { return TokenDistribution(token: Self.mostLikely(logits)) }
 
         // Candidates sorted by logit, descending (only the top k when k is set).
         var candidates = Self.topCandidates(count: parameters.topK > 0 ? parameters.topK : logits.count, of: logits)
@@ -160,12 +188,7 @@ public struct Sampler: Sendable {
             candidates.removeLast(candidates.count - keep)
         }
         let final = Self.softmax(candidates.map { $0.logit / parameters.temperature })
-        var r = Float(random.nextUnit())
-        for (candidate, p) in zip(candidates, final) {
-            r -= p
-            if r < 0 { return candidate.token }
-        }
-        return candidates[candidates.count - 1].token
+        return TokenDistribution(entries: zip(candidates, final).map { ($0.token, $1) })
     }
 
     /// The `count` highest logits, best first.
@@ -200,5 +223,46 @@ public struct Sampler: Sendable {
         let exps = values.map { expf($0 - maximum) }
         let sum = exps.reduce(0, +)
         return exps.map { $0 / sum }
+    }
+}
+
+/// A probability distribution over a few tokens (the rest have probability 0), most likely first
+/// as the sampler builds it.
+public struct TokenDistribution: Sendable, Equatable {
+    /// Tokens with non-zero probability; the probabilities sum to 1.
+    public private(set) var entries: [(token: Int32, probability: Float)]
+
+    public static func == (a: TokenDistribution, b: TokenDistribution) -> Bool {
+        a.entries.count == b.entries.count && zip(a.entries, b.entries).allSatisfy { $0.token == $1.token && $0.probability == $1.probability }
+    }
+
+    /// The given tokens and probabilities, which sum to 1 (zeros are dropped).
+    public init(entries: [(token: Int32, probability: Float)]) {
+        self.entries = entries.filter { $0.probability > 0 }
+    }
+
+    /// All probability on one token.
+    public init(token: Int32) {
+        entries = [(token, 1)]
+    }
+
+    /// P(token).
+    public func probability(of token: Int32) -> Float {
+        entries.first { $0.token == token }?.probability ?? 0
+    }
+
+    /// Whether no token has probability left.
+    public var isEmpty: Bool { entries.isEmpty }
+
+    /// The most likely token.
+    public var mostLikely: Int32 { entries.max { $0.probability < $1.probability }?.token ?? 0 }
+
+    /// The residual of speculative sampling, norm(max(0, p − q)), after a draft drawn from `q` was
+    /// rejected; nil when nothing is left (p ≤ q everywhere, so p = q).
+    public func removing(_ q: TokenDistribution) -> TokenDistribution? {
+        let rest = entries.map { ($0.token, max(0, $0.probability - q.probability(of: $0.token))) }
+        let total = rest.reduce(0) { $0 + $1.1 }
+        guard total > 0 else { return nil }
+        return TokenDistribution(entries: rest.map { ($0.0, $0.1 / total) })
     }
 }

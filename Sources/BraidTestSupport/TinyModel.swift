@@ -16,6 +16,9 @@ public struct TinyModel {
     public var feedForward = 96
     public var contextLength = 64
     public var seed: UInt64 = 1
+    /// Scale of what each block adds to the residual stream: small values make the next token
+    /// depend mostly on the last one, so greedy text repeats itself (as drafters like).
+    public var blockOutputScale: Float = 1
     /// Storage type of the big matrices (norms and biases stay F32).
     public var matrixType = TensorType.q8_0
     /// Extra metadata, applied after (and so overriding) the defaults.
@@ -64,9 +67,9 @@ public struct TinyModel {
         for (key, value) in extraMetadata { writer.set(key, value) }
 
         let headDim = embedding / heads, q = heads * headDim, kv = kvHeads * headDim
-        func matrix(_ name: String, rows: Int, columns: Int) {
+        func matrix(_ name: String, rows: Int, columns: Int, scale: Float = 1) {
             guard !omittedTensors.contains(name) else { return }
-            let values = (0..<rows * columns).map { _ in Float.random(in: -0.5...0.5, using: &random) }
+            let values = (0..<rows * columns).map { _ in scale * Float.random(in: -0.5...0.5, using: &random) }
             writer.addTensor(name, dimensions: [columns, rows], type: matrixType, bytes: Self.quantize(values, as: matrixType))
         }
         func vector(_ name: String, count: Int, around center: Float) {
@@ -86,11 +89,11 @@ public struct TinyModel {
                 vector(p + "attn_k.bias", count: kv, around: 0)
                 vector(p + "attn_v.bias", count: kv, around: 0)
             }
-            matrix(p + "attn_output.weight", rows: embedding, columns: q)
+            matrix(p + "attn_output.weight", rows: embedding, columns: q, scale: blockOutputScale)
             vector(p + "ffn_norm.weight", count: embedding, around: 1)
             matrix(p + "ffn_gate.weight", rows: feedForward, columns: embedding)
             matrix(p + "ffn_up.weight", rows: feedForward, columns: embedding)
-            matrix(p + "ffn_down.weight", rows: embedding, columns: feedForward)
+            matrix(p + "ffn_down.weight", rows: embedding, columns: feedForward, scale: blockOutputScale)
         }
         return writer.serialized()
     }

@@ -1,0 +1,78 @@
+// `auto`: per step, the drafter (or none: plain decoding) with the most tokens per millisecond
+// measured so far. Every option is tried at the start; one that loses is tried again now and then
+// (less often each time it loses again), so a request that changes character — prose, then code
+// copied from the prompt — is noticed, and a losing option costs little.
+
+/// Chooses among drafters, and plain decoding, by measured speed.
+public final class AutoDrafter: Drafter {
+    public var name: String { "auto" }
+    private let options: [any Drafter]
+    /// Per option (the last is plain decoding): running averages of tokens and milliseconds per step.
+    private var tokens: [Double], milliseconds: [Double], trials: [Int]
+    /// Steps until each losing option is tried again, and the current wait.
+    private var retryIn: [Int], retryWait: [Int]
+    private var current: Int
+    private var step = 0
+    /// Steps each option gets at the start.
+    static let warmupSteps = 3
+    /// Forwards per option chosen, by name ("none": plain decoding).
+    public private(set) var choices: [String: Int] = [:]
+
+    /// Chooses among `options` and plain decoding.
+    public init(options: [any Drafter]) {
+        self.options = options
+        let count = options.count + 1
+        tokens = Array(repeating: 0, count: count)
+        milliseconds = Array(repeating: 0, count: count)
+        trials = Array(repeating: 0, count: count)
+        retryIn = Array(repeating: 0, count: count)
+        retryWait = Array(repeating: 8, count: count)
+        current = 0
+    }
+
+    private var plain: Int { options.count }
+
+    private func rate(_ option: Int) -> Double { milliseconds[option] > 0 ? tokens[option] / milliseconds[option] : 0 }
+
+    public func draft(context: [TokenID], maximumDepth: Int) throws -> DraftTree {
+        step += 1
+        // Warm-up: every option a few steps, in order; then the fastest, or a due retry.
+        if let untried = trials.indices.first(where: { trials[$0] < Self.warmupSteps }) {
+            current = untried
+        } else {
+            let best = trials.indices.max { rate($0) < rate($1) } ?? plain
+            current = trials.indices.first { $0 != best && retryIn[$0] <= 0 } ?? best
+            for option in trials.indices where option != best { retryIn[option] -= 1 }
+        }
+        choices[current == plain ? "none" : options[current].name, default: 0] += 1
+        let clock = ContinuousClock()
+        let start = clock.now
+        let tree = current == plain ? DraftTree() : try options[current].draft(context: context, maximumDepth: maximumDepth)
+        pendingDraftMilliseconds = (clock.now - start).milliseconds
+        return tree
+    }
+
+    private var pendingDraftMilliseconds = 0.0
+
+    public func observe(_ verification: Verification, tree: DraftTree, context: [TokenID]) {
+        let option = current
+        if option != plain { options[option].observe(verification, tree: tree, context: context) }
+        let time = pendingDraftMilliseconds + verification.forwardMilliseconds
+        let produced = Double(verification.producedTokens)
+        if trials[option] == 0 {
+            (tokens[option], milliseconds[option]) = (produced, time)
+        } else {
+            tokens[option] += ForwardCosts.smoothing * (produced - tokens[option])
+            milliseconds[option] += ForwardCosts.smoothing * (time - milliseconds[option])
+        }
+        trials[option] += 1
+        // A retried option that still loses waits twice as long; one that wins is simply chosen.
+        if trials[option] > Self.warmupSteps && retryIn[option] <= 0 {
+            let best = trials.indices.max { rate($0) < rate($1) } ?? plain
+            if best != option {
+                retryWait[option] = min(retryWait[option] * 2, 256)
+                retryIn[option] = retryWait[option]
+            }
+        }
+    }
+}

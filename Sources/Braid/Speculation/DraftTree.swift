@@ -1,0 +1,126 @@
+// What drafters propose and what verification tells them. A draft is a tree of tokens hanging
+// from the pending token (the last token chosen, which the target has not run yet); a chain is a
+// tree with one path. Verification walks the tree along the target's own choices and reports the
+// accepted path and what the target chose at every node, which Jacobi and lookahead feed on.
+
+/// Draft tokens proposed to follow the pending token, as a tree whose nodes come after their
+/// parents (node order is topological). A parent of `DraftTree.root` hangs a node from the
+/// pending token itself.
+public struct DraftTree: Sendable {
+    /// The parent of nodes that follow the pending token directly.
+    public static let root = -1
+
+    /// Token of each node.
+    public private(set) var tokens: [TokenID] = []
+    /// Parent of each node (an earlier node, or `root`).
+    public private(set) var parents: [Int] = []
+    /// The distribution each node was drawn from, for speculative sampling (nil: proposed
+    /// deterministically, as n-grams and greedy drafts are; sampling treats it as certain).
+    public private(set) var proposals: [TokenDistribution?] = []
+    /// Depth of each node: 0 for a child of the pending token.
+    public private(set) var depths: [Int] = []
+
+    public init() {}
+
+    /// A chain of tokens below the pending token.
+    public init(chain: [TokenID]) {
+        var parent = Self.root
+        for token in chain { parent = add(token, parent: parent) }
+    }
+
+    /// Number of draft nodes.
+    public var count: Int { tokens.count }
+
+    /// Whether nothing is proposed.
+    public var isEmpty: Bool { tokens.isEmpty }
+
+    /// Adds a node below `parent` (`root` or an existing node) and returns its index.
+    @discardableResult
+    public mutating func add(_ token: TokenID, parent: Int, proposal: TokenDistribution? = nil) -> Int {
+        precondition(parent >= Self.root && parent < count, "a parent comes before its children")
+        tokens.append(token)
+        parents.append(parent)
+        proposals.append(proposal)
+        depths.append(parent == Self.root ? 0 : depths[parent] + 1)
+        return count - 1
+    }
+
+    /// Adds `path` below the pending token, sharing the nodes of a path already there with the
+    /// same first tokens (a trie), as far as `limit` nodes in all; returns how many tokens of
+    /// `path` are in the tree afterwards.
+    @discardableResult
+    public mutating func insert(path: [TokenID], limit: Int = .max) -> Int {
+        var parent = Self.root
+        for (depth, token) in path.enumerated() {
+            if let existing = children(of: parent).first(where: { tokens[$0] == token }) {
+                parent = existing
+            } else {
+                guard count < limit else { return depth }
+                parent = add(token, parent: parent)
+            }
+        }
+        return path.count
+    }
+
+    /// Nodes whose parent is `node` (`root` for the first level), in order.
+    public func children(of node: Int) -> [Int] {
+        parents.indices.filter { parents[$0] == node }
+    }
+
+    /// The tokens from the pending token down to `node` (excluded the pending token).
+    public func path(to node: Int) -> [TokenID] {
+        var path: [TokenID] = []
+        var current = node
+        while current != Self.root {
+            path.append(tokens[current])
+            current = parents[current]
+        }
+        return path.reversed()
+    }
+
+    /// The first `limit` nodes and those at depth below `maximumDepth` (still a tree: a node's
+    /// parent comes before it).
+    public func pruned(limit: Int, maximumDepth: Int) -> DraftTree {
+        var tree = DraftTree()
+        var index = [Int](repeating: Self.root, count: count)
+        for node in 0..<count where tree.count < limit && depths[node] < maximumDepth {
+            let parent = parents[node]
+            guard parent == Self.root || index[parent] != Self.root else { continue }
+            index[node] = tree.add(tokens[node], parent: parent == Self.root ? Self.root : index[parent], proposal: proposals[node])
+        }
+        return tree
+    }
+}
+
+/// What one verification forward decided.
+public struct Verification: Sendable {
+    /// Draft nodes accepted, from the pending token down.
+    public var acceptedNodes: [Int]
+    /// Their tokens.
+    public var acceptedTokens: [TokenID]
+    /// The target's own token after the accepted path: the next pending token.
+    public var next: TokenID
+    /// The target's most likely token after the pending token (index 0) and after each draft node
+    /// (index node + 1), accepted or not: the guesses Jacobi and lookahead refine.
+    public var targetChoices: [TokenID]
+    /// Rows of the verification forward (the pending token and every draft node).
+    public var rows: Int
+    /// Time of the verification forward.
+    public var forwardMilliseconds: Double = 0
+
+    /// Tokens the forward produced: the accepted drafts and the target's own.
+    public var producedTokens: Int { acceptedTokens.count + 1 }
+}
+
+/// Proposes draft tokens for the tree verifier. Implementations: a smaller model
+/// (`DraftModelDrafter`), earlier n-grams of the text (`NGramDrafter`), Jacobi iteration
+/// (`JacobiDrafter`), lookahead (`LookaheadDrafter`).
+public protocol Drafter: AnyObject {
+    /// Short name for reports: "draft", "ngram", "jacobi", "lookahead".
+    var name: String { get }
+    /// A tree of tokens to follow `context` (every token so far: prompt, output, and last the
+    /// pending token, which the target has not run yet), no deeper than `maximumDepth` levels.
+    func draft(context: [TokenID], maximumDepth: Int) throws -> DraftTree
+    /// The outcome of verifying the last draft; `context` now ends with the new pending token.
+    func observe(_ verification: Verification, tree: DraftTree, context: [TokenID])
+}

@@ -1,0 +1,64 @@
+// Prompt lookup (n-gram drafting, as llama.cpp's `llama-lookup` and Saxena's prompt lookup): the
+// last few tokens of the text, found earlier in the prompt or the output, are likely followed by
+// what followed them there. No second model: a draft costs a scan of the text, so the only price
+// of a wrong guess is a few more rows in the verification forward.
+//
+//   text   … def area ( self ) : return self . w * self . h … def area ( self ) :
+//   match                                                         └── last 3 tokens
+//   earlier   def area ( self ) : │return self . w * …            → draft "return self . w …"
+
+/// Drafts continuations of earlier occurrences of the text's last tokens, several candidates
+/// merged into one tree.
+public final class NGramDrafter: Drafter {
+    /// Draft length when none is asked for.
+    public static let defaultLength = 8
+
+    public var name: String { "ngram" }
+    /// Most tokens drafted per candidate.
+    public let length: Int
+    /// Longest and shortest suffix looked up (longest first: a longer match predicts better).
+    public let longestMatch: Int, shortestMatch: Int
+    /// Most distinct candidates verified together.
+    public let candidates: Int
+    /// Most draft tokens in one tree.
+    public let nodeLimit: Int
+
+    /// Throws for lengths below 1 or a shortest match longer than the longest.
+    public init(length: Int = defaultLength, longestMatch: Int = 4, shortestMatch: Int = 2, candidates: Int = 3, nodeLimit: Int = 15) throws {
+        guard length >= 1 else { throw BraidError.invalidParameter("n-gram draft length k must be ≥ 1 (got \(length))") }
+        guard shortestMatch >= 1, longestMatch >= shortestMatch else {
+            throw BraidError.invalidParameter("n-gram match lengths must satisfy 1 ≤ shortest ≤ longest (got \(shortestMatch)…\(longestMatch))")
+        }
+        guard candidates >= 1, nodeLimit >= 1 else { throw BraidError.invalidParameter("n-gram candidates and node limit must be ≥ 1") }
+        self.length = length
+        self.longestMatch = longestMatch
+        self.shortestMatch = shortestMatch
+        self.candidates = candidates
+        self.nodeLimit = nodeLimit
+    }
+
+    public func draft(context: [TokenID], maximumDepth: Int) throws -> DraftTree {
+        var tree = DraftTree()
+        let span = min(length, maximumDepth)
+        guard span > 0 else { return tree }
+        for n in stride(from: min(longestMatch, context.count - 1), through: shortestMatch, by: -1) {
+            let suffix = context[(context.count - n)...]
+            var found = 0
+            // Most recent occurrence first; the suffix itself is not a match (nothing follows it).
+            var start = context.count - n - 1
+            while start >= 0 && found < candidates && tree.count < nodeLimit {
+                if context[start..<start + n].elementsEqual(suffix) {
+                    let continuation = Array(context[(start + n)..<min(start + n + span, context.count)])
+                    let before = tree.count
+                    tree.insert(path: continuation, limit: nodeLimit)
+                    if tree.count > before { found += 1 }
+                }
+                start -= 1
+            }
+            if !tree.isEmpty { break }
+        }
+        return tree
+    }
+
+    public func observe(_ verification: Verification, tree: DraftTree, context: [TokenID]) {}
+}
