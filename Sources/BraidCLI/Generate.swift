@@ -189,7 +189,7 @@ struct Generate: ParsableCommand {
         let promptTokens = model.tokenizer.encode(chat ? try model.chatPrompt(user: prompt) : prompt)
         let session = try kvBudget.map {
             try GenerationSession(model: model, kvBudgetBytes: $0 << 20, contextLength: context, threads: modelOptions.threads)
-        } ?? GenerationSession(model: model, parameters: parameters, promptTokens: promptTokens.count, branches: 2)
+        } ?? GenerationSession(model: model, parameters: parameters, promptTokens: promptTokens.count, branches: method.maximumLanes + 1)
         let result = try session.generate(promptTokens: promptTokens, parameters: parameters, speculation: method,
                                           onText: json ? { _ in } : writeOut)
         guard json else {

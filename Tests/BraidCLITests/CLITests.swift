@@ -146,6 +146,30 @@ struct CLITests {
         try CLI.expectFailure(["generate", "-m", model, "-p", "x", "-n", "2"] + arguments, mentioning: message)
     }
 
+    @Test("generate --speculative: plain greedy's tokens and a speculation report", arguments: ["ngram", "jacobi:3", "lookahead:2,2,1", "auto"])
+    func generateSpeculative(method: String) throws {
+        func object(_ extra: [String]) throws -> [String: Any] {
+            let result = try CLI.run(["generate", "-m", model, "-p", "hello hello hello", "-n", "12", "--temperature", "0", "--json"] + extra)
+            #expect(result.status == 0, "\(result.stderr)")
+            return try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        }
+        let plain = try object([]), speculative = try object(["--speculative", method])
+        #expect(speculative["tokens"] as? [Int] == plain["tokens"] as? [Int])
+        let report = try #require(speculative["speculation"] as? [String: Any])
+        #expect(report["method"] as? String == String(method.prefix { $0 != ":" }))
+        for key in ["drafted", "accepted", "target_forwards"] { #expect(report[key] is Int, "\(key)") }
+        for key in ["mean_accepted_length", "draft_ms", "verify_ms"] { #expect(report[key] is Double, "\(key)") }
+    }
+
+    @Test("generate: bad speculative options", arguments: [
+        (["--speculative", "ngram:0"], "k must be ≥ 1"), (["--speculative", "jacobi:1"], "n must be ≥ 2"),
+        (["--speculative", "lookahead:0,2,2"], "W must be ≥ 1"), (["--speculative", "medusa"], "unknown speculative method"),
+        (["--speculative", "draft:no-such-model"], "no model file or manifest name"), (["--speculative", "ngram", "--branches", "2"], "one chain"),
+    ])
+    func badSpeculation(arguments: [String], message: String) throws {
+        try CLI.expectFailure(["generate", "-m", model, "-p", "x", "-n", "2"] + arguments, mentioning: message)
+    }
+
     @Test func evaluateSummary() throws {
         let dataset = try TinyModel.writeTemporary(Array("""
             {"question": "one?", "answer": "#### 1"}

@@ -15,6 +15,8 @@ public final class AutoDrafter: Drafter {
     private var step = 0
     /// Steps each option gets at the start.
     static let warmupSteps = 3
+    /// Most steps a losing option waits before it is tried again.
+    static let longestWait = 32
     /// Forwards per option chosen, by name ("none": plain decoding).
     public private(set) var choices: [String: Int] = [:]
 
@@ -26,7 +28,7 @@ public final class AutoDrafter: Drafter {
         milliseconds = Array(repeating: 0, count: count)
         trials = Array(repeating: 0, count: count)
         retryIn = Array(repeating: 0, count: count)
-        retryWait = Array(repeating: 8, count: count)
+        retryWait = Array(repeating: 4, count: count)
         current = 0
     }
 
@@ -44,10 +46,10 @@ public final class AutoDrafter: Drafter {
             current = trials.indices.first { $0 != best && retryIn[$0] <= 0 } ?? best
             for option in trials.indices where option != best { retryIn[option] -= 1 }
         }
-        choices[current == plain ? "none" : options[current].name, default: 0] += 1
         let clock = ContinuousClock()
         let start = clock.now
         let tree = current == plain ? DraftTree() : try options[current].draft(context: context, maximumDepth: maximumDepth)
+        choices[tree.isEmpty ? "none" : options[current].name, default: 0] += 1
         pendingDraftMilliseconds = (clock.now - start).milliseconds
         return tree
     }
@@ -55,8 +57,9 @@ public final class AutoDrafter: Drafter {
     private var pendingDraftMilliseconds = 0.0
 
     public func observe(_ verification: Verification, tree: DraftTree, context: [TokenID]) {
-        let option = current
-        if option != plain { options[option].observe(verification, tree: tree, context: context) }
+        if current != plain { options[current].observe(verification, tree: tree, context: context) }
+        // A drafter that proposed nothing made this a plain step.
+        let option = tree.isEmpty ? plain : current
         let time = pendingDraftMilliseconds + verification.forwardMilliseconds
         let produced = Double(verification.producedTokens)
         if trials[option] == 0 {
@@ -70,7 +73,7 @@ public final class AutoDrafter: Drafter {
         if trials[option] > Self.warmupSteps && retryIn[option] <= 0 {
             let best = trials.indices.max { rate($0) < rate($1) } ?? plain
             if best != option {
-                retryWait[option] = min(retryWait[option] * 2, 256)
+                retryWait[option] = min(retryWait[option] * 2, Self.longestWait)
                 retryIn[option] = retryWait[option]
             }
         }

@@ -12,6 +12,8 @@
 public final class NGramDrafter: Drafter {
     /// Draft length when none is asked for.
     public static let defaultLength = 8
+    /// Candidates verified together when not told otherwise.
+    public static let defaultCandidates = 3
 
     public var name: String { "ngram" }
     /// Most tokens drafted per candidate.
@@ -24,7 +26,7 @@ public final class NGramDrafter: Drafter {
     public let nodeLimit: Int
 
     /// Throws for lengths below 1 or a shortest match longer than the longest.
-    public init(length: Int = defaultLength, longestMatch: Int = 4, shortestMatch: Int = 2, candidates: Int = 3, nodeLimit: Int = 15) throws {
+    public init(length: Int = defaultLength, longestMatch: Int = 4, shortestMatch: Int = 2, candidates: Int = defaultCandidates, nodeLimit: Int = 15) throws {
         guard length >= 1 else { throw BraidError.invalidParameter("n-gram draft length k must be ≥ 1 (got \(length))") }
         guard shortestMatch >= 1, longestMatch >= shortestMatch else {
             throw BraidError.invalidParameter("n-gram match lengths must satisfy 1 ≤ shortest ≤ longest (got \(shortestMatch)…\(longestMatch))")

@@ -75,6 +75,17 @@ public enum SpeculationMethod: Sendable {
         }
     }
 
+    /// Most paths a draft tree of this method has: each is a lane of the KV cache during
+    /// verification, which needs a block of its own (to size a session's cache).
+    public var maximumLanes: Int {
+        switch self {
+        case .draftModel, .jacobi: 1
+        case .ngram: NGramDrafter.defaultCandidates
+        case let .lookahead(w, _, g): w + g
+        case .auto: NGramDrafter.defaultCandidates
+        }
+    }
+
     /// The method's name in reports and on the command line.
     public var name: String {
         switch self {
@@ -197,8 +208,14 @@ extension GenerationSession {
                     step = try verifier.verify(pending: pending.chosen.token, tree: tree, sequence: sequence, sampler: &branch.sampler,
                                                history: branch.history, alternatives: parameters.topLogprobs)
                 } catch KVCacheError.full {
-                    branch.finishReason = .kvFull
-                    break
+                    // No blocks for the tree's lanes: a plain step if there is room for that.
+                    guard !tree.isEmpty, let plain = try? verifier.verify(pending: pending.chosen.token, tree: DraftTree(), sequence: sequence,
+                                                                         sampler: &branch.sampler, history: branch.history,
+                                                                         alternatives: parameters.topLogprobs) else {
+                        branch.finishReason = .kvFull
+                        break
+                    }
+                    step = plain
                 }
                 sequence = step.sequence
                 var verification = step.verification
