@@ -321,7 +321,7 @@ public final class GenerationSession {
     }
 
     /// Ends a branch and returns its blocks to the pool at once.
-    func finish(_ branch: inout LiveBranch, _ reason: FinishReason) {
+    private func finish(_ branch: inout LiveBranch, _ reason: FinishReason) {
         branch.finishReason = reason
         cache.free(branch.sequence)
     }

@@ -98,9 +98,8 @@ struct Generate: ParsableCommand {
             let (model, loadMilliseconds) = try modelOptions.load()
             let text = chat ? try model.chatPrompt(user: prompt) : prompt
             let promptTokens = model.tokenizer.encode(text)
-            let session = try kvBudget.map {
-                try GenerationSession(model: model, kvBudgetBytes: $0 << 20, contextLength: context, threads: modelOptions.threads)
-            } ?? GenerationSession(model: model, parameters: parameters, promptTokens: promptTokens.count, branches: branches)
+            let session = try budgetedSession(model) ?? GenerationSession(model: model, parameters: parameters, promptTokens: promptTokens.count,
+                                                                               branches: branches)
             let cache = session.cache
             if !json && branches > 1 {
                 let mebibytes = Double(cache.byteCount) / 1_048_576
@@ -136,9 +135,8 @@ struct Generate: ParsableCommand {
         }
         let (model, loadMilliseconds) = try modelOptions.load()
         let promptTokens = model.tokenizer.encode(chat ? try model.chatPrompt(user: prompt) : prompt)
-        let session = try kvBudget.map {
-            try GenerationSession(model: model, kvBudgetBytes: $0 << 20, contextLength: context, threads: modelOptions.threads)
-        } ?? GenerationSession(model: model, parameters: parameters, promptTokens: promptTokens.count, reasoningBudget: branches)
+        let session = try budgetedSession(model) ?? GenerationSession(model: model, parameters: parameters, promptTokens: promptTokens.count,
+                                                                           reasoningBudget: branches)
         let writer = try synthesizer.map { try GenerationSession(synthesizer: LanguageModel.load($0), parameters: parameters) }
         let clock = ContinuousClock()
         let start = clock.now
@@ -181,15 +179,19 @@ struct Generate: ParsableCommand {
         writeOut("answer: \(result.answer ?? "none")\n")
     }
 
+    /// A session whose KV pool is --kv-budget, or nil to size it for the request.
+    func budgetedSession(_ model: LanguageModel) throws -> GenerationSession? {
+        try kvBudget.map { try GenerationSession(model: model, kvBudgetBytes: $0 << 20, contextLength: context, threads: modelOptions.threads) }
+    }
+
     /// Generates one chain with speculative decoding; text streams out, or the JSON object gets
     /// "speculation".
     func runSpeculation(_ specification: String, parameters: GenerationParameters) throws {
         let (model, loadMilliseconds) = try modelOptions.load()
         let method = try SpeculationMethod.parse(specification) { try LanguageModel.load($0) }
         let promptTokens = model.tokenizer.encode(chat ? try model.chatPrompt(user: prompt) : prompt)
-        let session = try kvBudget.map {
-            try GenerationSession(model: model, kvBudgetBytes: $0 << 20, contextLength: context, threads: modelOptions.threads)
-        } ?? GenerationSession(model: model, parameters: parameters, promptTokens: promptTokens.count, branches: method.maximumLanes + 1)
+        let session = try budgetedSession(model) ?? GenerationSession(model: model, parameters: parameters, promptTokens: promptTokens.count,
+                                                                           branches: method.maximumLanes + 1)
         let result = try session.generate(promptTokens: promptTokens, parameters: parameters, speculation: method,
                                           onText: json ? { _ in } : writeOut)
         guard json else {

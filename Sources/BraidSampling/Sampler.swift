@@ -251,9 +251,6 @@ public struct TokenDistribution: Sendable, Equatable {
         entries.first { $0.token == token }?.probability ?? 0
     }
 
-    /// Whether no token has probability left.
-    public var isEmpty: Bool { entries.isEmpty }
-
     /// The most likely token.
     public var mostLikely: Int32 { entries.max { $0.probability < $1.probability }?.token ?? 0 }
 

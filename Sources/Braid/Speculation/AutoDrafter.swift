@@ -7,12 +7,12 @@
 public final class AutoDrafter: Drafter {
     public var name: String { "auto" }
     private let options: [any Drafter]
-    /// Per option (the last is plain decoding): running averages of tokens and milliseconds per step.
-    private var tokens: [Double], milliseconds: [Double], trials: [Int]
+    /// Per option (the last is plain decoding): running averages of tokens and milliseconds per
+    /// step (drafting and verifying), and steps measured.
+    private var tokens: [RunningAverage], milliseconds: [RunningAverage], trials: [Int]
     /// Steps until each losing option is tried again, and the current wait.
     private var retryIn: [Int], retryWait: [Int]
-    private var current: Int
-    private var step = 0
+    private var current = 0
     /// Steps each option gets at the start.
     static let warmupSteps = 3
     /// Most steps a losing option waits before it is tried again.
@@ -24,20 +24,21 @@ public final class AutoDrafter: Drafter {
     public init(options: [any Drafter]) {
         self.options = options
         let count = options.count + 1
-        tokens = Array(repeating: 0, count: count)
-        milliseconds = Array(repeating: 0, count: count)
+        tokens = Array(repeating: RunningAverage(), count: count)
+        milliseconds = Array(repeating: RunningAverage(), count: count)
         trials = Array(repeating: 0, count: count)
         retryIn = Array(repeating: 0, count: count)
         retryWait = Array(repeating: 4, count: count)
-        current = 0
     }
 
     private var plain: Int { options.count }
 
-    private func rate(_ option: Int) -> Double { milliseconds[option] > 0 ? tokens[option] / milliseconds[option] : 0 }
+    private func rate(_ option: Int) -> Double {
+        guard let produced = tokens[option].value, let time = milliseconds[option].value, time > 0 else { return 0 }
+        return produced / time
+    }
 
     public func draft(context: [TokenID], maximumDepth: Int) throws -> DraftTree {
-        step += 1
         // Warm-up: every option a few steps, in order; then the fastest, or a due retry.
         if let untried = trials.indices.first(where: { trials[$0] < Self.warmupSteps }) {
             current = untried
@@ -46,28 +47,17 @@ public final class AutoDrafter: Drafter {
             current = trials.indices.first { $0 != best && retryIn[$0] <= 0 } ?? best
             for option in trials.indices where option != best { retryIn[option] -= 1 }
         }
-        let clock = ContinuousClock()
-        let start = clock.now
         let tree = current == plain ? DraftTree() : try options[current].draft(context: context, maximumDepth: maximumDepth)
         choices[tree.isEmpty ? "none" : options[current].name, default: 0] += 1
-        pendingDraftMilliseconds = (clock.now - start).milliseconds
         return tree
     }
-
-    private var pendingDraftMilliseconds = 0.0
 
     public func observe(_ verification: Verification, tree: DraftTree, context: [TokenID]) {
         if current != plain { options[current].observe(verification, tree: tree, context: context) }
         // A drafter that proposed nothing made this a plain step.
         let option = tree.isEmpty ? plain : current
-        let time = pendingDraftMilliseconds + verification.forwardMilliseconds
-        let produced = Double(verification.producedTokens)
-        if trials[option] == 0 {
-            (tokens[option], milliseconds[option]) = (produced, time)
-        } else {
-            tokens[option] += ForwardCosts.smoothing * (produced - tokens[option])
-            milliseconds[option] += ForwardCosts.smoothing * (time - milliseconds[option])
-        }
+        tokens[option].add(Double(verification.producedTokens))
+        milliseconds[option].add(verification.draftMilliseconds + verification.forwardMilliseconds)
         trials[option] += 1
         // A retried option that still loses waits twice as long; one that wins is simply chosen.
         if trials[option] > Self.warmupSteps && retryIn[option] <= 0 {

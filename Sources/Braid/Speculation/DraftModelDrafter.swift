@@ -21,9 +21,9 @@ public final class DraftModelDrafter: Drafter {
     private let sequence: SequenceID
     private var sampler: Sampler
     /// Running estimate of the chance a draft token is accepted (after the ones before it were).
-    private var acceptance = 0.7
+    private var acceptance = RunningAverage(prior: 0.7)
     /// Running average of one draft forward of one token.
-    private var stepMilliseconds: Double?
+    private var stepMilliseconds = RunningAverage()
     private var verifyCosts = ForwardCosts()
     /// The length of the last draft.
     public private(set) var currentLength = 4
@@ -75,23 +75,24 @@ public final class DraftModelDrafter: Drafter {
             }
         }
         if length > 1 {
-            let step = (clock.now - stepStart).milliseconds / Double(length - 1)
-            stepMilliseconds = stepMilliseconds.map { $0 + ForwardCosts.smoothing * (step - $0) } ?? step
+            stepMilliseconds.add((clock.now - stepStart).milliseconds / Double(length - 1))
         }
         return tree
     }
 
     public func observe(_ verification: Verification, tree: DraftTree, context: [TokenID]) {
-        verifyCosts.record(rows: verification.rows, milliseconds: verification.forwardMilliseconds)
+        verifyCosts.record(rows: tree.count + 1, milliseconds: verification.forwardMilliseconds)
         // Trials until the first rejection: each accepted draft, and the rejected one if any.
         let accepted = Double(verification.acceptedTokens.count)
         let trials = accepted + (verification.acceptedTokens.count < tree.count ? 1 : 0)
-        if trials > 0 { acceptance += ForwardCosts.smoothing * (accepted / trials - acceptance) }
+        if trials > 0 { acceptance.add(accepted / trials) }
     }
 
     /// The k with the most expected tokens per millisecond.
     private func chooseLength() -> Int {
-        guard let step = stepMilliseconds, verifyCosts.estimate(rows: 1) != nil else { return currentLength }
+        guard let step = stepMilliseconds.value, let acceptance = acceptance.value, verifyCosts.estimate(rows: 1) != nil else {
+            return currentLength
+        }
         var best = 1, bestRate = 0.0
         for k in 1...Self.longestDraft {
             guard let verify = verifyCosts.estimate(rows: k + 1) else { continue }

@@ -78,12 +78,11 @@ public struct DraftTree: Sendable {
         return path.reversed()
     }
 
-    /// The first `limit` nodes and those at depth below `maximumDepth` (still a tree: a node's
-    /// parent comes before it).
-    public func pruned(limit: Int, maximumDepth: Int) -> DraftTree {
+    /// The nodes at depth below `maximumDepth` (still a tree: a node's parent comes before it).
+    public func pruned(maximumDepth: Int) -> DraftTree {
         var tree = DraftTree()
         var index = [Int](repeating: Self.root, count: count)
-        for node in 0..<count where tree.count < limit && depths[node] < maximumDepth {
+        for node in 0..<count where depths[node] < maximumDepth {
             let parent = parents[node]
             guard parent == Self.root || index[parent] != Self.root else { continue }
             index[node] = tree.add(tokens[node], parent: parent == Self.root ? Self.root : index[parent], proposal: proposals[node])
@@ -103,8 +102,8 @@ public struct Verification: Sendable {
     /// The target's most likely token after the pending token (index 0) and after each draft node
     /// (index node + 1), accepted or not: the guesses Jacobi and lookahead refine.
     public var targetChoices: [TokenID]
-    /// Rows of the verification forward (the pending token and every draft node).
-    public var rows: Int
+    /// Time the drafter took to propose the tree.
+    public var draftMilliseconds: Double = 0
     /// Time of the verification forward.
     public var forwardMilliseconds: Double = 0
 

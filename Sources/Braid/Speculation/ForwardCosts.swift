@@ -1,22 +1,36 @@
-// Measured costs that adaptive drafting decides by: the time of a target forward by its number of
-// rows, as running averages, with a straight line through what was seen for sizes not yet seen.
+// Measured costs that adaptive drafting decides by: running averages, and the time of a target
+// forward by its number of rows, with a straight line through what was seen for sizes not yet seen.
 import Foundation
+
+/// An exponentially weighted running average: the first measurement (or a prior) is taken whole,
+/// later ones move it by a fifth of their difference.
+struct RunningAverage {
+    /// Weight of a new measurement.
+    static let smoothing = 0.2
+    /// The average; nil before any measurement when there is no prior.
+    private(set) var value: Double?
+
+    init(prior: Double? = nil) { value = prior }
+
+    /// Adds a measurement.
+    mutating func add(_ measurement: Double) {
+        value = value.map { $0 + Self.smoothing * (measurement - $0) } ?? measurement
+    }
+}
 
 /// Running averages of forward times by row count.
 struct ForwardCosts {
-    /// Weight of a new measurement in the running average.
-    static let smoothing = 0.2
-    private var milliseconds: [Int: Double] = [:]
+    private var milliseconds: [Int: RunningAverage] = [:]
 
     /// Adds a measurement.
     mutating func record(rows: Int, milliseconds time: Double) {
-        milliseconds[rows] = milliseconds[rows].map { $0 + Self.smoothing * (time - $0) } ?? time
+        milliseconds[rows, default: RunningAverage()].add(time)
     }
 
     /// The expected time of a forward of `rows` rows; nil before any measurement.
     func estimate(rows: Int) -> Double? {
-        if let known = milliseconds[rows] { return known }
-        let points = milliseconds.sorted { $0.key < $1.key }
+        let points = milliseconds.compactMap { rows, average in average.value.map { (key: rows, value: $0) } }.sorted { $0.key < $1.key }
+        if let known = points.first(where: { $0.key == rows }) { return known.value }
         guard let first = points.first else { return nil }
         guard points.count > 1, let last = points.last else {
             // One size seen: assume each further row adds 5% (small batches are bound by weight reads).

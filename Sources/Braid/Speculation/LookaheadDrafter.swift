@@ -22,8 +22,9 @@ public final class LookaheadDrafter: Drafter {
     public let window: Int, ngramLength: Int, guesses: Int
     /// levels[j][i]: the guess of level j for column i.
     private var levels: [[TokenID]] = []
-    /// Nodes of the last tree holding the window (same layout as `levels`).
+    /// Nodes of the last tree holding the window (same layout as `levels`), and that tree's size.
     private var windowNodes: [[Int]] = []
+    private var draftedNodes = 0
     /// N-grams seen in the trajectory, by first token: their N − 1 following tokens, newest first.
     private var pool: [TokenID: [[TokenID]]] = [:]
 
@@ -57,11 +58,13 @@ public final class LookaheadDrafter: Drafter {
                 windowNodes[j][i] = below
             }
         }
+        draftedNodes = tree.count
         return tree
     }
 
     public func observe(_ verification: Verification, tree: DraftTree, context: [TokenID]) {
-        guard windowNodes.first?.first.map({ $0 < tree.count }) == true else { return }
+        // A tree cut shorter near the end of the text no longer matches the window's node numbers.
+        guard tree.count == draftedNodes else { return }
         func choice(_ node: Int) -> TokenID? { node == DraftTree.root ? nil : verification.targetChoices[node + 1] }
         // Each full column plus the target's choice after its top level is an n-gram.
         let top = levels.count - 1

@@ -200,18 +200,18 @@ extension GenerationSession {
                 let length = cache.length(of: sequence)
                 let depth = min(parameters.maxTokens - branch.tokens.count, contextLength - length - 1) - 1
                 let draftStart = clock.now
-                let tree = depth > 0 ? try drafter.draft(context: context, maximumDepth: depth).pruned(limit: .max, maximumDepth: depth)
-                    : DraftTree()
+                let tree = depth > 0 ? try drafter.draft(context: context, maximumDepth: depth).pruned(maximumDepth: depth) : DraftTree()
                 let verifyStart = clock.now
+                func verify(_ tree: DraftTree) throws -> TreeVerifier.Step {
+                    try verifier.verify(pending: pending.chosen.token, tree: tree, sequence: sequence, sampler: &branch.sampler,
+                                        history: branch.history, alternatives: parameters.topLogprobs)
+                }
                 let step: TreeVerifier.Step
                 do {
-                    step = try verifier.verify(pending: pending.chosen.token, tree: tree, sequence: sequence, sampler: &branch.sampler,
-                                               history: branch.history, alternatives: parameters.topLogprobs)
+                    step = try verify(tree)
                 } catch KVCacheError.full {
                     // No blocks for the tree's lanes: a plain step if there is room for that.
-                    guard !tree.isEmpty, let plain = try? verifier.verify(pending: pending.chosen.token, tree: DraftTree(), sequence: sequence,
-                                                                         sampler: &branch.sampler, history: branch.history,
-                                                                         alternatives: parameters.topLogprobs) else {
+                    guard !tree.isEmpty, let plain = try? verify(DraftTree()) else {
                         branch.finishReason = .kvFull
                         break
                     }
@@ -219,8 +219,9 @@ extension GenerationSession {
                 }
                 sequence = step.sequence
                 var verification = step.verification
+                verification.draftMilliseconds = (verifyStart - draftStart).milliseconds
                 verification.forwardMilliseconds = (clock.now - verifyStart).milliseconds
-                report.draftMilliseconds += (verifyStart - draftStart).milliseconds
+                report.draftMilliseconds += verification.draftMilliseconds
                 report.verifyMilliseconds += verification.forwardMilliseconds
                 report.drafted += tree.count
                 report.accepted += verification.acceptedTokens.count

@@ -136,7 +136,7 @@ struct TreeVerifier {
             cache.truncate(kept, to: length + 1 + accepted.count)
             for lane in laneSequences where lane != kept { cache.free(lane) }
             let verification = Verification(acceptedNodes: accepted, acceptedTokens: accepted.map { tree.tokens[$0] }, next: next,
-                                            targetChoices: choices, rows: batch.count)
+                                            targetChoices: choices)
             return Step(verification: verification, sequence: kept, tokens: tokens)
         }
     }
