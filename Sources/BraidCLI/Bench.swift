@@ -43,6 +43,10 @@ struct Bench: ParsableCommand {
             help: "Branches forked from one -p prompt and decoded together, comma-separated or repeated (e.g. 1,2,4,8,16).")
     var branches: [String] = []
 
+    @Option(parsing: .unconditionalSingleValue,
+            help: "Tokens of one sequence per forward pass, as a speculative verifier runs them (e.g. 1,2,4,8,16): the cost of n tokens against 1.")
+    var forwardSizes: [String] = []
+
     @Flag(help: "Print one JSON object.")
     var json = false
 
@@ -55,6 +59,7 @@ struct Bench: ParsableCommand {
         try reportingErrors {
             let batchSizes = try Self.parsedSizes(batch, option: "--batch")
             let branchCounts = try Self.parsedSizes(branches, option: "--branches")
+            let forwardCounts = try Self.parsedSizes(forwardSizes, option: "--forward-sizes")
             for (name, value) in [("-p/--prompt-tokens", promptTokens), ("-n/--gen-tokens", genTokens), ("-r/--repetitions", repetitions)]
             where value < 1 {
                 throw BraidError.invalidParameter("\(name) must be ≥ 1 (got \(value))")
@@ -68,6 +73,7 @@ struct Bench: ParsableCommand {
             let prefix = min(Self.batchedPrefix, promptTokens)
             for size in batchSizes { try Self.checkMemory(model: model, sequences: size, capacity: prefix + genTokens) }
             var report = try measure(model: model, batchSizes: batchSizes)
+            report.forwards = try measureForwards(model: model, sizes: forwardCounts)
             if !branchCounts.isEmpty {
                 let prompt = Self.prompt(count: promptTokens, model: model)
                 report.branches = try BranchBench.measure(model: model, prompt: prompt, counts: branchCounts, genTokens: genTokens,
@@ -197,6 +203,35 @@ struct Bench: ParsableCommand {
             kvCacheBytes: kvBytes, peakResidentBytes: Self.peakResidentBytes())
     }
 
+    /// The time of one forward pass of n tokens of one sequence after a 128-token prompt, logits
+    /// for every token and the row-exact kernels of speculative verification (what a verifier of
+    /// n − 1 drafted tokens pays), median over repetitions of the mean of eight passes.
+    private func measureForwards(model: LanguageModel, sizes: [Int]) throws -> [ForwardResult] {
+        guard let largest = sizes.last else { return [] }
+        let pool = ComputePool(threadCount: modelOptions.threads)
+        let transformer = model.transformer
+        let prefix = Self.prompt(count: min(128, model.configuration.contextLength - largest), model: model)
+        let cache = transformer.makeCache(capacity: prefix.count + largest)
+        _ = try transformer.forward(Batch(tokens: prefix, startPosition: 0), cache: cache, pool: pool)
+        let clock = ContinuousClock()
+        let passes = 8
+        return try sizes.map { size in
+            var batch = Batch(tokens: Array(repeating: Self.firstDecodeToken(model: model), count: size),
+                              startPosition: prefix.count, allLogits: true)
+            batch.rowExact = true
+            var milliseconds: [Double] = []
+            for _ in 0..<repetitions {
+                let start = clock.now
+                for _ in 0..<passes {
+                    _ = try transformer.forward(batch, cache: cache, pool: pool)
+                    cache.truncate(0, to: prefix.count)
+                }
+                milliseconds.append((clock.now - start).seconds * 1000 / Double(passes))
+            }
+            return ForwardResult(tokens: size, milliseconds: Statistics(milliseconds))
+        }
+    }
+
     /// Index of the largest logit of one row (the first on ties, as numpy's argmax).
     private static func argmax(_ logits: [Float], row: Int, width: Int) -> TokenID {
         var best = row * width
@@ -248,6 +283,12 @@ struct BatchedResult {
     let kvCacheBytes: Int
 }
 
+/// The time of one forward pass of `tokens` tokens of one sequence.
+struct ForwardResult {
+    let tokens: Int
+    let milliseconds: Statistics
+}
+
 /// Everything `braid bench` measured.
 struct BenchReport {
     let model: String
@@ -264,6 +305,7 @@ struct BenchReport {
     var peakResidentBytes: Int
     var branches: [BranchResult] = []
     var prefixCache: PrefixCacheResult?
+    var forwards: [ForwardResult] = []
 
     /// Median step time of B=1, the baseline of the step-cost ratios.
     private var baselineStep: Double { batched.first { $0.size == 1 }?.stepMilliseconds.median ?? 0 }
@@ -281,7 +323,28 @@ struct BenchReport {
                  "step_cost_vs_1": stepCost(result), "kv_cache_bytes": result.kvCacheBytes]
             },
             "kv_cache_bytes": kvCacheBytes, "peak_rss_bytes": peakResidentBytes,
-        ].merging(branchesJSON) { a, _ in a }
+        ].merging(branchesJSON) { a, _ in a }.merging(forwardsJSON) { a, _ in a }
+    }
+
+    private var forwardBaseline: Double { forwards.first { $0.tokens == 1 }?.milliseconds.median ?? 0 }
+
+    private func forwardCost(_ result: ForwardResult) -> Double {
+        forwardBaseline > 0 ? result.milliseconds.median / forwardBaseline : 0
+    }
+
+    private var forwardsJSON: [String: Any] {
+        guard !forwards.isEmpty else { return [:] }
+        return ["forwards": forwards.map { ["tokens": $0.tokens, "ms": $0.milliseconds.json, "cost_vs_1": forwardCost($0)] as [String: Any] }]
+    }
+
+    /// The forward costs as a table.
+    private var forwardTable: String {
+        guard !forwards.isEmpty else { return "" }
+        var text = "\n| tokens in one forward (one sequence) | ms | vs 1 token |\n|---:|---:|---:|\n"
+        for result in forwards {
+            text += "| \(result.tokens) | \(result.milliseconds.formatted()) | " + String(format: "%.2f |\n", forwardCost(result))
+        }
+        return text
     }
 
     private var branchBaseline: Double { branches.first { $0.branches == 1 }?.tokensPerSecond.median ?? 0 }
@@ -332,7 +395,7 @@ struct BenchReport {
             + "peak RSS \(Self.mebibytes(peakResidentBytes)) = \(String(format: "%.2f", Double(peakResidentBytes) / (file + kv)))"
             + " × (model file \(size) + KV cache \(Self.mebibytes(kvCacheBytes))); \(repetitions) repetition\(repetitions == 1 ? "" : "s")"
             + "; build: \(KernelPath.targetDescription)\n"
-            + branchTable
+            + branchTable + forwardTable
     }
 
     private static func mebibytes(_ bytes: Int) -> String {

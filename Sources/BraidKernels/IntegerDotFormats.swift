@@ -1,6 +1,8 @@
 // Each quantized block layout seen by the integer dot kernels as groups of 32 small integers q
-// with one Float scale and offset per group: weight = scale·q + offset. Sub-block scales that are
-// integers (Q6_K's int8 scales) are folded into q, which stays well inside Int16. Layouts as in
+// with one Float scale per block and one offset per group: weight = scale·q + offset. Sub-block
+// scales that are integers (Q4_K/Q5_K's 6-bit ones, Q6_K's int8 ones) are folded into q, which
+// stays well inside Int16 (|q| ≤ 31·63 and 32·128), so the kernels sum a whole block's groups
+// before they apply its one Float scale. Layouts as in
 // Dequantize.swift (ggml-common.h); every format has a portable and an AVX2 unpacker, and the
 // tests check both against dequantization.
 #if canImport(BraidAVX2)
@@ -15,8 +17,8 @@ protocol IntegerDotFormat {
     static var groupsPerBlock: Int { get }
     /// Whether groups carry an offset (then the kernels need the activations' group sums).
     static var hasOffset: Bool { get }
-    /// Scale and offset of every group of the block at `block`, lane g for group g (lanes past
-    /// `groupsPerBlock` are unused): computed once per block.
+    /// The scale of the block at `block` and the offset of every group, lane g for group g
+    /// (lanes past `groupsPerBlock` are unused): computed once per block.
     static func blockScales(_ block: UnsafeRawPointer) -> WeightScales
     /// Writes the 32 integers of group `group` to `q`, in plain Swift.
     static func values(_ block: UnsafeRawPointer, group: Int, into q: UnsafeMutablePointer<Int16>)
@@ -26,20 +28,20 @@ protocol IntegerDotFormat {
     #endif
 }
 
-/// The scales and offsets of a block's groups.
+/// The scale of a block and the offsets of its groups.
 struct WeightScales {
-    var scales: SIMD8<Float>
+    var scale: Float
     var offsets: SIMD8<Float>
 
     @inline(__always)
     init(scale: Float, offset: Float = 0) {
-        scales = SIMD8(repeating: scale)
+        self.scale = scale
         offsets = SIMD8(repeating: offset)
     }
 
     @inline(__always)
-    init(scales: SIMD8<Float>, offsets: SIMD8<Float>) {
-        self.scales = scales
+    init(scale: Float, offsets: SIMD8<Float>) {
+        self.scale = scale
         self.offsets = offsets
     }
 }
@@ -65,20 +67,27 @@ private func nibbleValues(_ block: UnsafeRawPointer, nibblesAt offset: Int, fift
     }
 }
 
-/// The scales d·scale(j) and offsets −dmin·min(j) of the 8 sub-blocks of a Q4_K/Q5_K block,
-/// from their 6-bit fields packed in 12 bytes (ggml's get_scale_min_k4).
+/// The scale d and offsets −dmin·min(j) of the 8 sub-blocks of a Q4_K/Q5_K block, from their
+/// 6-bit fields packed in 12 bytes (ggml's get_scale_min_k4); the sub-block scales themselves
+/// are folded into q (`kSubBlockScale`).
 @inline(__always)
 private func kBlockScales(_ block: UnsafeRawPointer) -> WeightScales {
     let s = block + 4
     func packed(_ i: Int) -> UInt8 { Blocks.byte(s, i) }
-    var scales = SIMD8<Float>(), minima = SIMD8<Float>()
+    var minima = SIMD8<Float>()
     for j in 0..<4 {
-        scales[j] = Float(packed(j) & 63)
         minima[j] = Float(packed(j + 4) & 63)
-        scales[j + 4] = Float((packed(j + 8) & 0x0F) | ((packed(j) >> 6) << 4))
         minima[j + 4] = Float((packed(j + 8) >> 4) | ((packed(j + 4) >> 6) << 4))
     }
-    return WeightScales(scales: scales * Blocks.half(block, 0), offsets: minima * -Blocks.half(block, 2))
+    return WeightScales(scale: Blocks.half(block, 0), offsets: minima * -Blocks.half(block, 2))
+}
+
+/// The 6-bit scale of sub-block `j` of a Q4_K/Q5_K block (ggml's get_scale_min_k4).
+@inline(__always)
+private func kSubBlockScale(_ block: UnsafeRawPointer, _ j: Int) -> Int16 {
+    let s = block + 4
+    if j < 4 { return Int16(Blocks.byte(s, j) & 63) }
+    return Int16((Blocks.byte(s, j + 4) & 0x0F) | ((Blocks.byte(s, j - 4) >> 6) << 4))
 }
 
 #if canImport(BraidAVX2)
@@ -191,48 +200,51 @@ enum Q8_0Format: IntegerDotFormat {
     #endif
 }
 
-/// Q4_K: 8 groups; group g is the low (g even) or high (g odd) nibbles of 32 bytes;
-/// scale d·scale(g), offset −dmin·min(g).
+/// Q4_K: 8 groups; group g is the low (g even) or high (g odd) nibbles of 32 bytes times the
+/// sub-block scale(g); scale d, offset −dmin·min(g).
 enum Q4_KFormat: IntegerDotFormat {
     static let blockBytes = 144, groupsPerBlock = 8, hasOffset = true
     @inline(__always) static func blockScales(_ block: UnsafeRawPointer) -> WeightScales {
         kBlockScales(block)
     }
     @inline(__always) static func values(_ block: UnsafeRawPointer, group: Int, into q: UnsafeMutablePointer<Int16>) {
-        let start = 16 + 32 * (group >> 1), shift = UInt8(4 * (group & 1))
-        for l in 0..<32 { q[l] = Int16((Blocks.byte(block, start + l) >> shift) & 0x0F) }
+        let start = 16 + 32 * (group >> 1), shift = UInt8(4 * (group & 1)), scale = kSubBlockScale(block, group)
+        for l in 0..<32 { q[l] = Int16((Blocks.byte(block, start + l) >> shift) & 0x0F) * scale }
     }
     #if canImport(BraidAVX2)
     @inline(__always) static func valuesAVX2(_ block: UnsafeRawPointer, group: Int) -> (__m256i, __m256i) {
-        let q = 16 + 32 * (group >> 1), shift = Int32(4 * (group & 1)), mask = _mm_set1_epi8(0x0F)
-        return (_mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(load128(block, q), shift), mask)),
-                _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(load128(block, q + 16), shift), mask)))
+        let q = 16 &+ 32 &* (group >> 1), shift = Int32(truncatingIfNeeded: 4 &* (group & 1)), mask = _mm_set1_epi8(0x0F)
+        let scale = _mm256_set1_epi16(kSubBlockScale(block, group))
+        return (_mm256_mullo_epi16(_mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(load128(block, q), shift), mask)), scale),
+                _mm256_mullo_epi16(_mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(load128(block, q + 16), shift), mask)), scale))
     }
     #endif
 }
 
-/// Q5_K: as Q4_K with bit g of each of the 32 bytes of qh as the fifth bit.
+/// Q5_K: as Q4_K with bit g of each of the 32 bytes of qh as the fifth bit (before the sub-block
+/// scale).
 enum Q5_KFormat: IntegerDotFormat {
     static let blockBytes = 176, groupsPerBlock = 8, hasOffset = true
     @inline(__always) static func blockScales(_ block: UnsafeRawPointer) -> WeightScales {
         kBlockScales(block)
     }
     @inline(__always) static func values(_ block: UnsafeRawPointer, group: Int, into q: UnsafeMutablePointer<Int16>) {
-        let start = 48 + 32 * (group >> 1), shift = UInt8(4 * (group & 1))
+        let start = 48 + 32 * (group >> 1), shift = UInt8(4 * (group & 1)), scale = kSubBlockScale(block, group)
         for l in 0..<32 {
-            q[l] = Int16(((Blocks.byte(block, start + l) >> shift) & 0x0F) | fifthBit(UInt32(Blocks.byte(block, 16 + l)), group))
+            q[l] = Int16(((Blocks.byte(block, start + l) >> shift) & 0x0F) | fifthBit(UInt32(Blocks.byte(block, 16 + l)), group)) * scale
         }
     }
     #if canImport(BraidAVX2)
     @inline(__always) static func valuesAVX2(_ block: UnsafeRawPointer, group: Int) -> (__m256i, __m256i) {
-        let q = 48 + 32 * (group >> 1), shift = Int32(4 * (group & 1)), mask = _mm_set1_epi8(0x0F)
+        let q = 48 &+ 32 &* (group >> 1), shift = Int32(truncatingIfNeeded: 4 &* (group & 1)), mask = _mm_set1_epi8(0x0F)
         let bit = _mm_set1_epi8(Int8(truncatingIfNeeded: 1 << group)), sixteen = _mm_set1_epi8(16)
         func fifth(_ offset: Int) -> __m128i {
             _mm_and_si128(_mm_cmpeq_epi8(_mm_and_si128(load128(block, offset), bit), bit), sixteen)
         }
         let low = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(load128(block, q), shift), mask), fifth(16))
         let high = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(load128(block, q + 16), shift), mask), fifth(32))
-        return (_mm256_cvtepu8_epi16(low), _mm256_cvtepu8_epi16(high))
+        let scale = _mm256_set1_epi16(kSubBlockScale(block, group))
+        return (_mm256_mullo_epi16(_mm256_cvtepu8_epi16(low), scale), _mm256_mullo_epi16(_mm256_cvtepu8_epi16(high), scale))
     }
     #endif
 }
