@@ -12,8 +12,8 @@ static inline void braid_spin_pause(void) {
 #endif
 }
 
-/// What the CPU and the operating system can run: 2 for AVX-512 (F, CD, BW, DQ, VL), 1 for
-/// AVX2 with FMA, 0 for less or for a CPU that is not x86-64.
+/// What the CPU and the operating system can run: 3 for AVX-512 (F, CD, BW, DQ, VL) with VNNI, 2
+/// for AVX-512 without it, 1 for AVX2 with FMA, 0 for less or for a CPU that is not x86-64.
 static inline int braid_cpu_vector_level(void) {
 #if defined(__x86_64__)
     unsigned int a, b, c, d;
@@ -28,7 +28,9 @@ static inline int braid_cpu_vector_level(void) {
     __asm__ __volatile__("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(7), "c"(0));
     if (!((b >> 5) & 1)) return 0;  // AVX2
     unsigned int avx512 = (1u << 16) | (1u << 17) | (1u << 28) | (1u << 30) | (1u << 31);  // F DQ CD BW VL
-    if ((b & avx512) == avx512 && (xcr0 & 0xE0) == 0xE0) return 2;  // and the OS saves ZMM state
+    if ((b & avx512) == avx512 && (xcr0 & 0xE0) == 0xE0) {  // and the OS saves ZMM state
+        return ((c >> 11) & 1) ? 3 : 2;  // AVX512_VNNI
+    }
     return 1;
 #else
     return 0;

@@ -1,14 +1,19 @@
 // The small-batch matrix kernel: up to eight activation rows against one quantized weight row,
-// reading the weights once. Per block of groups of 32 (one weight scale per block):
+// reading the weights once. Per block (one weight scale per block; activations of one scale per
+// block, see QuantizedActivations, whenever the block is a 256-value K block):
 //
-//   Σ wᵢ·xᵢ ≈ w_scale · Σ_groups x_scale · Σ qᵢ·x̂ᵢ  +  Σ_groups w_offset · Σ xᵢ
+//   Σ wᵢ·xᵢ ≈ (w_scale·x_scale) · Σ qᵢ·x̂ᵢ  +  Σ_groups w_offset · Σ xᵢ
 //
-// with the integer dot exact in Int32 (AVX2: vpmaddwd pairs). Groups are unpacked once and used
-// for every row, so a batch of rows costs one pass over the weights plus the arithmetic per row:
-// per group and row two multiply-adds of integers, a conversion and one Float multiply-add.
+// with the integer dot exact in Int32 and summed over as many of the block's groups as cannot
+// overflow (`groupsPerIntegerSum`) before one conversion to Float. Per group and row that leaves
+// two integer multiply-adds (AVX-512 VNNI: vpdpwssd) and an add; groups are unpacked once and
+// used for every row, so a batch of rows costs one pass over the weights plus that per row.
 import BraidCPU
 #if canImport(BraidAVX2)
 import _Builtin_intrinsics.intel
+#endif
+#if canImport(BraidVNNI)
+import BraidVNNI
 #endif
 
 /// How many activation rows a kernel call takes, as a type, so that each count gets its own
@@ -36,9 +41,10 @@ func forEachGroup(_ count: Int, _ body: (Int) -> Void) {
 
 /// Integer dot products of quantized weight rows with `QuantizedActivations`.
 enum IntegerDot {
-    /// How far ahead of the weights being read the single-row kernel asks for cache lines, in
-    /// bytes (measured: SmolLM2 decode 110 → 145 tokens/s with it).
-    static let prefetchDistance = 2048
+    /// How far ahead of the weights being read the kernels ask for cache lines, in bytes
+    /// (measured on 2-core machines: 2 KiB took SmolLM2 decode from 110 to 145 tokens/s; 8 KiB
+    /// took the 1.5B from 88 to 74 ms per token and the 0.5B from 30 to 33 tokens/s).
+    static let prefetchDistance = 8192
 
     /// Dots of activation rows `firstRow ..< firstRow + R.count` with the weight row at `weights`
     /// (`blocks` blocks of format `F`), returned in the first `R.count` lanes.
@@ -55,7 +61,7 @@ enum IntegerDot {
 
     /// The portable kernel: plain loops over Int16 that the compiler vectorizes for the target
     /// (SSE2 `pmaddwd`, NEON `smlal`). Each group is unpacked once into a small buffer and then
-    /// multiplied with every row.
+    /// multiplied with every row; a block's integer sums are kept exact in Int64.
     @inline(__always)
     static func dotPortable<F: IntegerDotFormat>(_: F.Type, weights: UnsafeRawPointer, blocks: Int,
                                                  activations a: QuantizedRows, firstRow: Int, rowCount: Int) -> SIMD8<Float> {
@@ -65,7 +71,8 @@ enum IntegerDot {
             for b in 0..<blocks {
                 let block = weights + b * F.blockBytes
                 let weightScales = F.blockScales(block)
-                var blockTotals = SIMD8<Float>()
+                let first = a.index(group: b * F.groupsPerBlock, row: firstRow)
+                var integers = SIMD8<Int64>(), partials = SIMD8<Float>()
                 for g in 0..<F.groupsPerBlock {
                     let group = b * F.groupsPerBlock + g
                     F.values(block, group: g, into: q)
@@ -76,11 +83,15 @@ enum IntegerDot {
                         var low: Int32 = 0, high: Int32 = 0
                         for i in 0..<16 { low &+= Int32(q[i]) &* Int32(x[i]) }
                         for i in 16..<32 { high &+= Int32(q[i]) &* Int32(x[i]) }
-                        blockTotals[r] += (Float(low) + Float(high)) * a.scales[index]
+                        integers[r] += Int64(low) + Int64(high)
                         if F.hasOffset { offsets[r] += weightScales.offsets[g] * a.sums[index] }
                     }
+                    if (g + 1) % F.groupsPerIntegerSum == 0 || F.groupsPerBlock == 1 {
+                        for r in 0..<rowCount { partials[r] += Float(integers[r]) }
+                        integers = SIMD8()
+                    }
                 }
-                totals += blockTotals * weightScales.scale
+                for r in 0..<rowCount { totals[r] += partials[r] * (weightScales.scale * a.scales[first + r]) }
             }
             return totals + offsets
         }
@@ -95,21 +106,64 @@ enum IntegerDot {
         return quads[0] + quads[4]
     }
 
-    /// A group's product added to a block's running sum with the group's activation scale (the
-    /// first group of a block starts the sum): the same operations in every kernel, so that a row
-    /// gives the same bits whichever computed it.
+    #if canImport(BraidVNNI)
+    /// One row's Int32 accumulator: 16 lanes, folded to 8 when converted.
+    typealias IntegerSums = __m512i
+    /// A group's weights as the kernels multiply them: one 512-bit register.
+    typealias GroupWeights = __m512i
+
     @inline(__always)
-    private static func groupStep(_ product: __m256, scale: Float, _ sum: __m256, first: Bool) -> __m256 {
-        first ? _mm256_mul_ps(product, _mm256_set1_ps(scale)) : _mm256_fmadd_ps(product, _mm256_set1_ps(scale), sum)
+    private static func groupWeights(_ w: (__m256i, __m256i)) -> GroupWeights { braid_join(w.0, w.1) }
+
+    @inline(__always)
+    private static var noSums: IntegerSums { braid_zero512() }
+
+    /// One group's integer dot (`x`: the group's 32 activations) added to `sums`: one vpdpwssd.
+    @inline(__always)
+    private static func accumulate(_ w: GroupWeights, _ x: UnsafeRawPointer, into sums: IntegerSums) -> IntegerSums {
+        braid_dpwssd(sums, w, x)
     }
 
-    /// One group's integer dot with AVX2 (`x`: the group's 32 activations), as Float lanes
-    /// (8 partial sums).
     @inline(__always)
-    private static func productAVX2(_ w: (__m256i, __m256i), _ x: UnsafeRawPointer) -> __m256 {
+    private static func folded(_ sums: IntegerSums) -> __m256i { braid_fold(sums) }
+    #else
+    /// One row's two Int32 accumulators: the products of a group's first and second 16 values.
+    typealias IntegerSums = (low: __m256i, high: __m256i)
+    /// A group's weights as the kernels multiply them: values 0…15 and 16…31.
+    typealias GroupWeights = (__m256i, __m256i)
+
+    @inline(__always)
+    private static func groupWeights(_ w: (__m256i, __m256i)) -> GroupWeights { w }
+
+    @inline(__always)
+    private static var noSums: IntegerSums { (_mm256_setzero_si256(), _mm256_setzero_si256()) }
+
+    /// One group's integer dot (`x`: the group's 32 activations) added to `sums`: a vpmaddwd and
+    /// an add per half.
+    @inline(__always)
+    private static func accumulate(_ w: GroupWeights, _ x: UnsafeRawPointer, into sums: IntegerSums) -> IntegerSums {
         let x0 = _mm256_loadu_si256(x.assumingMemoryBound(to: __m256i.self))
         let x1 = _mm256_loadu_si256((x + 32).assumingMemoryBound(to: __m256i.self))
-        return _mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_madd_epi16(w.0, x0), _mm256_madd_epi16(w.1, x1)))
+        return (_mm256_add_epi32(sums.low, _mm256_madd_epi16(w.0, x0)), _mm256_add_epi32(sums.high, _mm256_madd_epi16(w.1, x1)))
+    }
+
+    @inline(__always)
+    private static func folded(_ sums: IntegerSums) -> __m256i { _mm256_add_epi32(sums.low, sums.high) }
+    #endif
+
+    /// Whether group `g` of a block closes an integer sum (then it is converted and cleared).
+    @inline(__always)
+    private static func closesIntegerSum<F: IntegerDotFormat>(_: F.Type, _ g: Int) -> Bool {
+        (g + 1) % F.groupsPerIntegerSum == 0 || F.groupsPerBlock == 1
+    }
+
+    /// An integer sum converted and added to a block's Float partial (the block's first sum
+    /// starts it): the same operations in every kernel, so that a row gives the same bits
+    /// whichever kernel computed it.
+    @inline(__always)
+    private static func convert(_ sums: IntegerSums, into partial: __m256, first: Bool) -> __m256 {
+        let sum = _mm256_cvtepi32_ps(folded(sums))
+        return first ? sum : _mm256_add_ps(partial, sum)
     }
 
     /// Up to eight activation rows against one weight row: each group is unpacked once, then
@@ -123,35 +177,48 @@ enum IntegerDot {
         var offsets = SIMD8<Float>()
         for b in 0..<blocks {
             let block = weights + b &* F.blockBytes
+            braid_prefetch(block + Self.prefetchDistance)
             let weightScales = F.blockScales(block)
-            // This block's sums of every row, in units of the block's scale.
+            let first = a.index(group: b &* F.groupsPerBlock, row: firstRow)
+            let zero = noSums
+            var i0 = zero, i1 = zero, i2 = zero, i3 = zero, i4 = zero, i5 = zero, i6 = zero, i7 = zero
             var p0 = _mm256_setzero_ps(), p1 = p0, p2 = p0, p3 = p0, p4 = p0, p5 = p0, p6 = p0, p7 = p0
             forEachGroup(F.groupsPerBlock) { g in
-                let first = a.index(group: b &* F.groupsPerBlock &+ g, row: firstRow)
-                let x = UnsafeRawPointer(a.values + first &* QuantizedActivations.groupSize)
-                let xScales = a.scales + first
-                let w = F.valuesAVX2(block, group: g)
-                @inline(__always) func row(_ r: Int, _ sum: __m256) -> __m256 {
-                    groupStep(productAVX2(w, x + 64 &* r), scale: xScales[r], sum, first: g == 0)
+                let index = a.index(group: b &* F.groupsPerBlock &+ g, row: firstRow)
+                let x = UnsafeRawPointer(a.values + index &* QuantizedActivations.groupSize)
+                let w = groupWeights(F.valuesAVX2(block, group: g))
+                i0 = accumulate(w, x, into: i0)
+                if rowCount > 1 { i1 = accumulate(w, x + 64, into: i1) }
+                if rowCount > 2 { i2 = accumulate(w, x + 128, into: i2); i3 = accumulate(w, x + 192, into: i3) }
+                if rowCount > 4 {
+                    i4 = accumulate(w, x + 256, into: i4); i5 = accumulate(w, x + 320, into: i5)
+                    i6 = accumulate(w, x + 384, into: i6); i7 = accumulate(w, x + 448, into: i7)
                 }
-                p0 = row(0, p0)
-                if rowCount > 1 { p1 = row(1, p1) }
-                if rowCount > 2 { p2 = row(2, p2); p3 = row(3, p3) }
-                if rowCount > 4 { p4 = row(4, p4); p5 = row(5, p5); p6 = row(6, p6); p7 = row(7, p7) }
                 if F.hasOffset {
                     // The group sums of eight rows side by side (padded past the last row): one
                     // multiply-add for all of them; lanes past rowCount are never read.
-                    offsets += weightScales.offsets[g] * UnsafeRawPointer(a.sums + first).loadUnaligned(as: SIMD8<Float>.self)
+                    offsets += weightScales.offsets[g] * UnsafeRawPointer(a.sums + index).loadUnaligned(as: SIMD8<Float>.self)
+                }
+                if closesIntegerSum(F.self, g) {
+                    let opening = g < F.groupsPerIntegerSum
+                    p0 = convert(i0, into: p0, first: opening)
+                    if rowCount > 1 { p1 = convert(i1, into: p1, first: opening) }
+                    if rowCount > 2 { p2 = convert(i2, into: p2, first: opening); p3 = convert(i3, into: p3, first: opening) }
+                    if rowCount > 4 {
+                        p4 = convert(i4, into: p4, first: opening); p5 = convert(i5, into: p5, first: opening)
+                        p6 = convert(i6, into: p6, first: opening); p7 = convert(i7, into: p7, first: opening)
+                    }
+                    (i0, i1, i2, i3, i4, i5, i6, i7) = (zero, zero, zero, zero, zero, zero, zero, zero)
                 }
             }
-            let scale = _mm256_set1_ps(weightScales.scale)
-            a0 = _mm256_fmadd_ps(p0, scale, a0)
-            if rowCount > 1 { a1 = _mm256_fmadd_ps(p1, scale, a1) }
-            if rowCount > 2 { a2 = _mm256_fmadd_ps(p2, scale, a2); a3 = _mm256_fmadd_ps(p3, scale, a3) }
-            if rowCount > 4 {
-                a4 = _mm256_fmadd_ps(p4, scale, a4); a5 = _mm256_fmadd_ps(p5, scale, a5)
-                a6 = _mm256_fmadd_ps(p6, scale, a6); a7 = _mm256_fmadd_ps(p7, scale, a7)
+            let xScales = a.scales + first
+            @inline(__always) func scaled(_ partial: __m256, _ r: Int, _ acc: __m256) -> __m256 {
+                _mm256_fmadd_ps(partial, _mm256_set1_ps(weightScales.scale * xScales[r]), acc)
             }
+            a0 = scaled(p0, 0, a0)
+            if rowCount > 1 { a1 = scaled(p1, 1, a1) }
+            if rowCount > 2 { a2 = scaled(p2, 2, a2); a3 = scaled(p3, 3, a3) }
+            if rowCount > 4 { a4 = scaled(p4, 4, a4); a5 = scaled(p5, 5, a5); a6 = scaled(p6, 6, a6); a7 = scaled(p7, 7, a7) }
         }
         // The accumulators' horizontal sums, side by side: a tree of pairwise adds for eight,
         // single sums for fewer (unused accumulators are never summed).
@@ -168,8 +235,8 @@ enum IntegerDot {
         return sums + offsets
     }
 
-    /// One activation row against two weight rows at once: the two rows' chains of multiply-adds
-    /// are independent, so each hides the other's latency, and the activations are loaded once.
+    /// One activation row against two weight rows at once: the two rows' chains are independent,
+    /// so each hides the other's latency, and the activations are loaded once.
     @inline(__always)
     static func dotTwoWeightRowsAVX2<F: IntegerDotFormat>(_: F.Type, weights first: UnsafeRawPointer, _ second: UnsafeRawPointer,
                                                           blocks: Int, activations a: QuantizedRows, row: Int) -> (Float, Float) {
@@ -181,20 +248,28 @@ enum IntegerDot {
             braid_prefetch(block0 + Self.prefetchDistance)
             braid_prefetch(block1 + Self.prefetchDistance)
             let scales0 = F.blockScales(block0), scales1 = F.blockScales(block1)
-            var sum0 = _mm256_setzero_ps(), sum1 = _mm256_setzero_ps()
+            let zero = noSums
+            var i0 = zero, i1 = zero
+            var p0 = _mm256_setzero_ps(), p1 = p0
             forEachGroup(F.groupsPerBlock) { g in
                 let index = a.index(group: b &* F.groupsPerBlock &+ g, row: row)
                 let x = UnsafeRawPointer(a.values + index &* QuantizedActivations.groupSize)
-                let p0 = productAVX2(F.valuesAVX2(block0, group: g), x), p1 = productAVX2(F.valuesAVX2(block1, group: g), x)
-                sum0 = groupStep(p0, scale: a.scales[index], sum0, first: g == 0)
-                sum1 = groupStep(p1, scale: a.scales[index], sum1, first: g == 0)
+                i0 = accumulate(groupWeights(F.valuesAVX2(block0, group: g)), x, into: i0)
+                i1 = accumulate(groupWeights(F.valuesAVX2(block1, group: g)), x, into: i1)
                 if F.hasOffset {
                     offset0 += scales0.offsets[g] * a.sums[index]
                     offset1 += scales1.offsets[g] * a.sums[index]
                 }
+                if closesIntegerSum(F.self, g) {
+                    let opening = g < F.groupsPerIntegerSum
+                    p0 = convert(i0, into: p0, first: opening)
+                    p1 = convert(i1, into: p1, first: opening)
+                    (i0, i1) = (zero, zero)
+                }
             }
-            acc0 = _mm256_fmadd_ps(sum0, _mm256_set1_ps(scales0.scale), acc0)
-            acc1 = _mm256_fmadd_ps(sum1, _mm256_set1_ps(scales1.scale), acc1)
+            let xScale = a.scales[a.index(group: b &* F.groupsPerBlock, row: row)]
+            acc0 = _mm256_fmadd_ps(p0, _mm256_set1_ps(scales0.scale * xScale), acc0)
+            acc1 = _mm256_fmadd_ps(p1, _mm256_set1_ps(scales1.scale * xScale), acc1)
         }
         return (horizontalSum(acc0) + offset0, horizontalSum(acc1) + offset1)
     }

@@ -15,6 +15,10 @@ protocol IntegerDotFormat {
     static var blockBytes: Int { get }
     /// Groups of 32 values per block.
     static var groupsPerBlock: Int { get }
+    /// Groups whose integer dots the kernels may add in Int32 before converting to Float (with
+    /// activations of one scale per block): as many as keep |Σ qᵢ·x̂ᵢ| < 2³¹ for the format's
+    /// largest |q| and |x̂| ≤ 32767 — all 8 of Q4_K (|q| ≤ 945) and Q5_K (1953), 4 of Q6_K (4096).
+    static var groupsPerIntegerSum: Int { get }
     /// Whether groups carry an offset (then the kernels need the activations' group sums).
     static var hasOffset: Bool { get }
     /// The scale of the block at `block` and the offset of every group, lane g for group g
@@ -26,6 +30,10 @@ protocol IntegerDotFormat {
     /// The 32 integers of group `group` as two vectors of 16 int16 (values 0…15, 16…31).
     static func valuesAVX2(_ block: UnsafeRawPointer, group: Int) -> (__m256i, __m256i)
     #endif
+}
+
+extension IntegerDotFormat {
+    static var groupsPerIntegerSum: Int { groupsPerBlock }
 }
 
 /// The scale of a block and the offsets of its groups.
@@ -252,7 +260,7 @@ enum Q5_KFormat: IntegerDotFormat {
 /// Q6_K: 8 groups of 32 in two halves of 128; q = (6-bit − 32)·int8 sub-block scale (one per 16
 /// values), scale d.
 enum Q6_KFormat: IntegerDotFormat {
-    static let blockBytes = 210, groupsPerBlock = 8, hasOffset = false
+    static let blockBytes = 210, groupsPerBlock = 8, hasOffset = false, groupsPerIntegerSum = 4
     @inline(__always) static func blockScales(_ block: UnsafeRawPointer) -> WeightScales {
         WeightScales(scale: Blocks.half(block, 208))
     }

@@ -18,16 +18,26 @@ public enum KernelPath: String, Sendable, CaseIterable {
     public static var available: [KernelPath] { compiledForAVX2 ? [.portable, .avx2] : [.portable] }
 
     /// Whether this CPU can run this build: false only for a fast build on a CPU or operating
-    /// system without the instructions it targets (AVX2/FMA, or AVX-512 for an x86-64-v4 build),
-    /// where the first vector instruction would kill the process.
+    /// system without the instructions it targets (AVX2/FMA, AVX-512 for an x86-64-v4 build, VNNI
+    /// for a VNNI build), where the first vector instruction would kill the process.
     public static var buildRunsOnThisCPU: Bool {
         let level = braid_cpu_vector_level()
-        return (!compiledForAVX2 || level >= 1) && (!compiledForAVX512 || level >= 2)
+        return (!compiledForAVX2 || level >= 1) && (!compiledForAVX512 || level >= 2) && (!compiledForVNNI || level >= 3)
     }
 
-    /// The instruction sets this build targets, for messages: "AVX-512", "AVX2/FMA/F16C" or "baseline".
+    /// The instruction sets this build targets, for messages.
     public static var targetDescription: String {
-        compiledForAVX512 ? "AVX-512 (x86-64-v4)" : compiledForAVX2 ? "AVX2/FMA/F16C (x86-64-v3)" : "baseline"
+        compiledForVNNI ? "AVX-512 VNNI (x86-64-v4 + VNNI)"
+            : compiledForAVX512 ? "AVX-512 (x86-64-v4)" : compiledForAVX2 ? "AVX2/FMA/F16C (x86-64-v3)" : "baseline"
+    }
+
+    /// Whether this build targets AVX-512 VNNI (the integer kernels use vpdpwssd).
+    public static var compiledForVNNI: Bool {
+        #if canImport(BraidVNNI)
+        return true
+        #else
+        return false
+        #endif
     }
 
     /// Whether this build targets AVX-512 (the compiler may use it anywhere).

@@ -1,13 +1,15 @@
 // Activations in the form the integer dot kernels read: every group of 32 values of a row is
-// stored as int16 with one Float scale, q = round(x / d) with d = max|x| / 32767, plus the exact
-// Float sum of the group (for formats whose weights carry an offset, w = scale·q + offset).
+// stored as int16, q = round(x / d) with d = max|x| / 32767 over the group's *span* — the 256
+// values of a K-quant block when rows are whole blocks of 256, else the group itself — plus the
+// exact Float sum of the group (for formats whose weights carry an offset, w = scale·q + offset).
+// One scale per 256 lets the kernels sum a K block's eight groups in Int32 before converting.
 // Storage is group-major — group g of rows 0, 1, 2, … side by side — so a kernel that takes
 // several rows through one weight group finds them at fixed distances from one pointer.
 //
-// Error bound: |x − d·q| ≤ d/2 = max|x| / 65534 per value, so a dot product with weights w is off
-// by at most Σ|wᵢ|·maxⱼ|xⱼ| / 65534 over each group — a relative error near 1.5e-5, about 250 times
-// below ggml's 8-bit activations (max|x| / 254), and small enough that Braid's logits still match
-// an exact float64 forward pass to 1e-3 (the golden tests check it).
+// Error bound: |x − d·q| ≤ d/2 = max|x| / 65534 per value (max over the span), so a dot product
+// with weights w is off by at most Σ|wᵢ|·maxⱼ|xⱼ| / 65534 over each span — 128 times below ggml's
+// 8-bit activations over the same 256 values (Q8_K: max|x| / 254), and small enough that Braid's
+// logits still match an exact float64 forward pass to 1e-3 (the golden tests check it).
 #if canImport(BraidAVX2)
 import _Builtin_intrinsics.intel
 #endif
@@ -16,6 +18,8 @@ import _Builtin_intrinsics.intel
 final class QuantizedActivations: @unchecked Sendable {  // written before, read during a parallel loop
     /// Values per group.
     static let groupSize = 32
+    /// Values sharing one scale when a row is whole spans of them (a K-quant block).
+    static let spanSize = 256
     /// Rows held.
     let rows: Int
     /// Rows laid out: `rows` rounded up to a multiple of 4 from 3 rows on, the extra rows all
@@ -23,6 +27,8 @@ final class QuantizedActivations: @unchecked Sendable {  // written before, read
     let paddedRows: Int
     /// Values per row (a multiple of 32).
     let columns: Int
+    /// Groups sharing one scale: 8 when `columns` is a multiple of `spanSize`, else 1.
+    let groupsPerScale: Int
     /// Int16 values, 64-byte aligned: group g of row r at `(g·paddedRows + r)·32`.
     let values: UnsafeMutablePointer<Int16>
     /// Scales d: group g of row r at `g·paddedRows + r` (then `rowPadding` more, readable, unused).
@@ -37,6 +43,7 @@ final class QuantizedActivations: @unchecked Sendable {  // written before, read
         precondition(columns % Self.groupSize == 0, "activation rows must be whole groups of 32")
         self.rows = rows
         self.columns = columns
+        groupsPerScale = columns % Self.spanSize == 0 ? Self.spanSize / Self.groupSize : 1
         paddedRows = rows <= 2 ? rows : (rows + 3) / 4 * 4
         let count = paddedRows * columns, groups = columns / Self.groupSize
         let raw = UnsafeMutableRawPointer.allocate(byteCount: count * 2, alignment: 64)
@@ -47,13 +54,17 @@ final class QuantizedActivations: @unchecked Sendable {  // written before, read
         scales.initialize(repeating: 0, count: count / Self.groupSize + Self.rowPadding)
         sums.initialize(repeating: 0, count: count / Self.groupSize + Self.rowPadding)
         for row in 0..<rows {
-            for group in 0..<groups {
-                let source = x + row * columns + group * Self.groupSize, index = group * paddedRows + row
-                #if canImport(BraidAVX2)
-                quantizeGroupAVX2(source, index: index)
-                #else
-                quantizeGroup(source, index: index)
-                #endif
+            for span in stride(from: 0, to: groups, by: groupsPerScale) {
+                let start = x + row * columns + span * Self.groupSize
+                let largest = Self.largestMagnitude(start, count: groupsPerScale * Self.groupSize)
+                for group in span..<(span + groupsPerScale) {
+                    let source = x + row * columns + group * Self.groupSize, index = group * paddedRows + row
+                    #if canImport(BraidAVX2)
+                    quantizeGroupAVX2(source, index: index, largest: largest)
+                    #else
+                    quantizeGroup(source, index: index, largest: largest)
+                    #endif
+                }
             }
         }
     }
@@ -66,18 +77,26 @@ final class QuantizedActivations: @unchecked Sendable {  // written before, read
 
     /// The contents as plain pointers, for the kernels' inner loops.
     var rowsView: QuantizedRows {
-        QuantizedRows(rows: rows, paddedRows: paddedRows, values: values, scales: scales, sums: sums)
+        QuantizedRows(rows: rows, paddedRows: paddedRows, groupsPerScale: groupsPerScale, values: values, scales: scales, sums: sums)
+    }
+
+    /// The largest |x| of `count` values (a multiple of 8; NaN ignored).
+    @inline(__always)
+    private static func largestMagnitude(_ x: UnsafePointer<Float>, count: Int) -> Float {
+        var largest = SIMD8<Float>()
+        for i in stride(from: 0, to: count, by: 8) {
+            let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
+            largest = pointwiseMax(largest, pointwiseMax(v, -v))  // |v|; a NaN never replaces
+        }
+        return largest.max()
     }
 
     #if !canImport(BraidAVX2)
-    /// One group, in plain Swift (vectorized by the compiler where it can).
+    /// One group with its span's largest |x|, in plain Swift (vectorized by the compiler where it can).
     @inline(__always)
-    private func quantizeGroup(_ x: UnsafePointer<Float>, index: Int) {
-        var largest: Float = 0, total: Float = 0
-        for i in 0..<Self.groupSize {
-            largest = max(largest, x[i].magnitude)
-            total += x[i]
-        }
+    private func quantizeGroup(_ x: UnsafePointer<Float>, index: Int, largest: Float) {
+        var total: Float = 0
+        for i in 0..<Self.groupSize { total += x[i] }
         // A group of NaN, ∞ or values too small to invert becomes zeros rather than a trap.
         var inverse: Float = largest > 0 ? 32767 / largest : 0
         if !inverse.isFinite { inverse = 0 }
@@ -90,18 +109,15 @@ final class QuantizedActivations: @unchecked Sendable {  // written before, read
         }
     }
     #else
-    /// One group with AVX2: the values `quantizeGroup` gives (cvtps2dq rounds to nearest even;
-    /// NaN and out-of-range values saturate instead of trapping), the sum added in another order.
+    /// One group with its span's largest |x|, with AVX2: the values `quantizeGroup` gives
+    /// (cvtps2dq rounds to nearest even; NaN and out-of-range values saturate instead of
+    /// trapping), the sum added in another order.
     @inline(__always)
-    private func quantizeGroupAVX2(_ x: UnsafePointer<Float>, index: Int) {
+    private func quantizeGroupAVX2(_ x: UnsafePointer<Float>, index: Int, largest: Float) {
         let input = UnsafeRawPointer(x)
         let v0 = input.loadUnaligned(as: SIMD8<Float>.self), v1 = input.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self)
         let v2 = input.loadUnaligned(fromByteOffset: 64, as: SIMD8<Float>.self), v3 = input.loadUnaligned(fromByteOffset: 96, as: SIMD8<Float>.self)
-        let signBit = _mm256_set1_ps(-0.0)
-        let maxima = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(signBit, v0), _mm256_andnot_ps(signBit, v1)),
-                                   _mm256_max_ps(_mm256_andnot_ps(signBit, v2), _mm256_andnot_ps(signBit, v3)))
         let total = (v0 + v1) + (v2 + v3)
-        let largest = maxima.max()
         let scaled: Float = largest > 0 ? 32767 / largest : 0
         let inverse = _mm256_set1_ps(scaled.isFinite ? scaled : 0)
         scales[index] = largest / 32767
@@ -123,6 +139,8 @@ final class QuantizedActivations: @unchecked Sendable {  // written before, read
 struct QuantizedRows {
     let rows: Int
     let paddedRows: Int
+    /// Groups sharing one scale (see `QuantizedActivations.groupsPerScale`).
+    let groupsPerScale: Int
     let values: UnsafePointer<Int16>
     let scales: UnsafePointer<Float>
     let sums: UnsafePointer<Float>

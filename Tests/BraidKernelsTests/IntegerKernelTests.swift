@@ -7,7 +7,7 @@ import Testing
 struct IntegerKernelTests {
     static let quantizedTypes: [TensorType] = [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q5_K, .q6_K]
 
-    @Test("activations: each value within d/2, sums exact, zero groups stay zero")
+    @Test("activations: each value within d/2, sums exact, zero groups stay zero, one scale per 256-value span")
     func activationQuantization() {
         var random = TestRandom(state: 11)
         var x = (0..<96).map { _ in random.float(-3...3) }
@@ -24,6 +24,18 @@ struct IntegerKernelTests {
             }
         }
         #expect((32..<64).allSatisfy { q.values[$0] == 0 })
+
+        // Rows of whole 256-value spans: one scale per span, shared by its eight groups.
+        let wide = (0..<512).map { i in i == 300 ? Float(50) : random.float(-3...3) }
+        let spans = QuantizedActivations(wide, rows: 1, columns: 512)
+        #expect(spans.groupsPerScale == 8)
+        for group in 0..<16 {
+            let span = (group / 8 * 256)..<(group / 8 * 256 + 256)
+            #expect(spans.scales[group] == (wide[span].map(abs).max() ?? 0) / 32767)
+            for i in (32 * group)..<(32 * group + 32) {
+                #expect(abs(Float(spans.values[i]) * spans.scales[group] - wide[i]) <= spans.scales[group] / 2 * 1.001)  // and Float rounding
+            }
+        }
     }
 
     @Test("every format, both paths, 1…16 rows, odd sizes: within the quantization bound",
@@ -50,9 +62,12 @@ struct IntegerKernelTests {
                     for i in 0..<n {
                         for r in 0..<shape.rows {
                             var expected = 0.0, magnitude = 0.0, bound = 0.0
+                            // One activation scale per span: 256 values when rows are whole spans, else 32.
+                            let span = columns % QuantizedActivations.spanSize == 0 ? QuantizedActivations.spanSize : 32
                             for g in 0..<(columns / 32) {
                                 let range = (32 * g)..<(32 * g + 32)
-                                let largest = range.map { Double(abs(x[i * columns + $0])) }.max() ?? 0
+                                let spanStart = 32 * g / span * span
+                                let largest = (spanStart..<(spanStart + span)).map { Double(abs(x[i * columns + $0])) }.max() ?? 0
                                 var weightSum = 0.0
                                 for c in range {
                                     let w = Double(dense[r * columns + c]), v = Double(x[i * columns + c])

@@ -1,7 +1,9 @@
 // `auto`: per step, the drafter (or none: plain decoding) with the most tokens per millisecond
 // measured so far. Every option is tried at the start; one that loses is tried again now and then
 // (less often each time it loses again), so a request that changes character — prose, then code
-// copied from the prompt — is noticed, and a losing option costs little.
+// copied from the prompt — is noticed, and a losing option costs little. A drafter's catching up
+// on text it missed (a draft model's forward over the prompt, or over what plain decoding wrote
+// meanwhile) is left out of its speed: it is paid once per switch, not per step.
 
 /// Chooses among drafters, and plain decoding, by measured speed.
 public final class AutoDrafter: Drafter {
@@ -57,7 +59,8 @@ public final class AutoDrafter: Drafter {
         // A drafter that proposed nothing made this a plain step.
         let option = tree.isEmpty ? plain : current
         tokens[option].add(Double(verification.producedTokens))
-        milliseconds[option].add(verification.draftMilliseconds + verification.forwardMilliseconds)
+        let catchUp = option == plain ? 0 : options[option].catchUpMilliseconds
+        milliseconds[option].add(max(0, verification.draftMilliseconds - catchUp) + verification.forwardMilliseconds)
         trials[option] += 1
         // A retried option that still loses waits twice as long; one that wins is simply chosen.
         if trials[option] > Self.warmupSteps && retryIn[option] <= 0 {

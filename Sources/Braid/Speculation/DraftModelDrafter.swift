@@ -27,6 +27,7 @@ public final class DraftModelDrafter: Drafter {
     private var verifyCosts = ForwardCosts()
     /// The length of the last draft.
     public private(set) var currentLength = 4
+    public private(set) var catchUpMilliseconds = 0.0
 
     /// Throws when the vocabularies differ (naming both models) or k < 1.
     public init(draft: LanguageModel, target: LanguageModel, pool: ComputePool, contextLength: Int, fixedLength: Int?,
@@ -56,10 +57,15 @@ public final class DraftModelDrafter: Drafter {
         while common < min(cached.count, context.count - 1) && cached[common] == context[common] { common += 1 }
         cache.truncate(sequence, to: common)
         var logits: [Float] = []
+        let catchUpStart = clock.now
         for chunk in stride(from: common, to: context.count, by: 512) {
             let tokens = Array(context[chunk..<min(chunk + 512, context.count)])
             logits = try forward(Batch(tokens: tokens, startPosition: chunk, sequence: sequence))
         }
+        // Following the accepted text costs a forward of the last draft's accepted tokens and the
+        // new pending one; anything beyond is catching up.
+        let steadyTokens = currentLength + 1
+        catchUpMilliseconds = context.count - common > steadyTokens ? (clock.now - catchUpStart).milliseconds : 0
         let length = max(0, min(fixedLength ?? chooseLength(), maximumDepth, cache.maximumSequenceLength - context.count))
         currentLength = length
         var tree = DraftTree()

@@ -122,4 +122,12 @@ public protocol Drafter: AnyObject {
     func draft(context: [TokenID], maximumDepth: Int) throws -> DraftTree
     /// The outcome of verifying the last draft; `context` now ends with the new pending token.
     func observe(_ verification: Verification, tree: DraftTree, context: [TokenID])
+    /// Time the last draft spent catching up on text it had not seen (a draft model's forward over
+    /// the prompt, or over tokens decoded while it was not drafting): a cost of switching to this
+    /// drafter, not of drafting with it.
+    var catchUpMilliseconds: Double { get }
+}
+
+extension Drafter {
+    public var catchUpMilliseconds: Double { 0 }
 }

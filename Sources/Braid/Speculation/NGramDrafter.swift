@@ -6,6 +6,13 @@
 //   text   … def area ( self ) : return self . w * self . h … def area ( self ) :
 //   match                                                         └── last 3 tokens
 //   earlier   def area ( self ) : │return self . w * …            → draft "return self . w …"
+//
+// A wrong guess is not free on a CPU, though: every drafted token is one more row of the target's
+// forward. So the tree's size follows the measured acceptance α and forward costs, as the draft
+// model's k does: the node budget b with the most expected tokens per millisecond,
+//
+//   (1 − α^(min(b, k) + 1)) / (1 − α)  /  forward of b + 1 rows
+import Foundation
 
 /// Drafts continuations of earlier occurrences of the text's last tokens, several candidates
 /// merged into one tree.
@@ -24,6 +31,13 @@ public final class NGramDrafter: Drafter {
     public let candidates: Int
     /// Most draft tokens in one tree.
     public let nodeLimit: Int
+    /// The node budgets the measured costs choose from (those up to `nodeLimit`).
+    static let budgets = [1, 2, 3, 4, 6, 8, 12, 15]
+    /// Running estimate of the chance a draft token is accepted (after the ones before it were).
+    private var acceptance = RunningAverage()
+    private var costs = ForwardCosts()
+    /// The node budget of the last draft.
+    public private(set) var currentBudget: Int
 
     /// Throws for lengths below 1 or a shortest match longer than the longest.
     public init(length: Int = defaultLength, longestMatch: Int = 4, shortestMatch: Int = 2, candidates: Int = defaultCandidates, nodeLimit: Int = 15) throws {
@@ -37,11 +51,13 @@ public final class NGramDrafter: Drafter {
         self.shortestMatch = shortestMatch
         self.candidates = candidates
         self.nodeLimit = nodeLimit
+        currentBudget = nodeLimit
     }
 
     public func draft(context: [TokenID], maximumDepth: Int) throws -> DraftTree {
         var tree = DraftTree()
-        let span = min(length, maximumDepth)
+        currentBudget = chooseBudget()
+        let nodeLimit = currentBudget, span = min(length, maximumDepth, currentBudget)
         guard span > 0 else { return tree }
         for n in stride(from: min(longestMatch, context.count - 1), through: shortestMatch, by: -1) {
             let suffix = context[(context.count - n)...]
@@ -62,5 +78,26 @@ public final class NGramDrafter: Drafter {
         return tree
     }
 
-    public func observe(_ verification: Verification, tree: DraftTree, context: [TokenID]) {}
+    public func observe(_ verification: Verification, tree: DraftTree, context: [TokenID]) {
+        costs.record(rows: tree.count + 1, milliseconds: verification.forwardMilliseconds)
+        guard let deepest = tree.depths.max().map({ $0 + 1 }) else { return }
+        // Trials until the first rejection along the path taken: each accepted draft, and the
+        // rejected one if the path went on.
+        let accepted = Double(verification.acceptedTokens.count)
+        let trials = accepted + (verification.acceptedTokens.count < deepest ? 1 : 0)
+        if trials > 0 { acceptance.add(accepted / trials) }
+    }
+
+    /// The node budget with the most expected tokens per millisecond; the whole limit until the
+    /// costs of a draft and of a plain step are both known.
+    private func chooseBudget() -> Int {
+        guard let acceptance = acceptance.value, costs.estimate(rows: 1) != nil else { return nodeLimit }
+        var best = 1, bestRate = 0.0
+        for budget in Self.budgets where budget <= nodeLimit {
+            guard let cost = costs.estimate(rows: budget + 1) else { continue }
+            let rate = expectedTokens(length: min(budget, length), acceptance: acceptance) / cost
+            if rate > bestRate { (best, bestRate) = (budget, rate) }
+        }
+        return best
+    }
 }
