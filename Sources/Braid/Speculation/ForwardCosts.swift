@@ -2,19 +2,26 @@
 // forward by its number of rows, with a straight line through what was seen for sizes not yet seen.
 import Foundation
 
-/// An exponentially weighted running average: the first measurement (or a prior) is taken whole,
-/// later ones move it by a fifth of their difference.
+/// An exponentially weighted running average: the plain mean of the first five measurements (a
+/// prior counts as one), then each new one moves it by a fifth of its difference — so one odd
+/// first measurement does not stand for several steps.
 struct RunningAverage {
-    /// Weight of a new measurement.
+    /// Weight of a new measurement once five have been seen.
     static let smoothing = 0.2
     /// The average; nil before any measurement when there is no prior.
     private(set) var value: Double?
+    private var count: Int
 
-    init(prior: Double? = nil) { value = prior }
+    init(prior: Double? = nil) {
+        value = prior
+        count = prior == nil ? 0 : 1
+    }
 
     /// Adds a measurement.
     mutating func add(_ measurement: Double) {
-        value = value.map { $0 + Self.smoothing * (measurement - $0) } ?? measurement
+        count += 1
+        let weight = max(Self.smoothing, 1 / Double(count))
+        value = value.map { $0 + weight * (measurement - $0) } ?? measurement
     }
 }
 

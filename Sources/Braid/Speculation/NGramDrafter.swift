@@ -33,6 +33,8 @@ public final class NGramDrafter: Drafter {
     public let nodeLimit: Int
     /// The node budgets the measured costs choose from (those up to `nodeLimit`).
     static let budgets = [1, 2, 3, 4, 6, 8, 12, 15]
+    /// The budget before anything has been measured.
+    static let firstBudget = 4
     /// Running estimate of the chance a draft token is accepted (after the ones before it were).
     private var acceptance = RunningAverage()
     private var costs = ForwardCosts()
@@ -51,7 +53,7 @@ public final class NGramDrafter: Drafter {
         self.shortestMatch = shortestMatch
         self.candidates = candidates
         self.nodeLimit = nodeLimit
-        currentBudget = nodeLimit
+        currentBudget = min(nodeLimit, Self.firstBudget)
     }
 
     public func draft(context: [TokenID], maximumDepth: Int) throws -> DraftTree {
@@ -88,10 +90,10 @@ public final class NGramDrafter: Drafter {
         if trials > 0 { acceptance.add(accepted / trials) }
     }
 
-    /// The node budget with the most expected tokens per millisecond; the whole limit until the
-    /// costs of a draft and of a plain step are both known.
+    /// The node budget with the most expected tokens per millisecond; a modest one (a single
+    /// candidate's worth) until acceptance and forward costs have been measured.
     private func chooseBudget() -> Int {
-        guard let acceptance = acceptance.value, costs.estimate(rows: 1) != nil else { return nodeLimit }
+        guard let acceptance = acceptance.value, costs.estimate(rows: 1) != nil else { return min(nodeLimit, Self.firstBudget) }
         var best = 1, bestRate = 0.0
         for budget in Self.budgets where budget <= nodeLimit {
             guard let cost = costs.estimate(rows: budget + 1) else { continue }
