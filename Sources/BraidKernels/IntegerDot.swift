@@ -6,8 +6,8 @@
 //
 // with the integer dot exact in Int32 and summed over as many of the block's groups as cannot
 // overflow (`groupsPerIntegerSum`) before one conversion to Float. Per group and row that leaves
-// two integer multiply-adds (AVX-512 VNNI: vpdpwssd) and an add; groups are unpacked once and
-// used for every row, so a batch of rows costs one pass over the weights plus that per row.
+// one 512-bit vpdpwssd (AVX-512 VNNI builds) or two vpmaddwd and two adds; groups are unpacked once
+// and used for every row, so a batch of rows costs one pass over the weights plus that per row.
 import BraidCPU
 #if canImport(BraidAVX2)
 import _Builtin_intrinsics.intel
@@ -59,6 +59,12 @@ enum IntegerDot {
         return dotPortable(format, weights: weights, blocks: blocks, activations: activations, firstRow: firstRow, rowCount: R.count)
     }
 
+    /// Whether group `g` of a block closes an integer sum (then it is converted and cleared).
+    @inline(__always)
+    private static func closesIntegerSum<F: IntegerDotFormat>(_: F.Type, _ g: Int) -> Bool {
+        (g + 1) % F.groupsPerIntegerSum == 0
+    }
+
     /// The portable kernel: plain loops over Int16 that the compiler vectorizes for the target
     /// (SSE2 `pmaddwd`, NEON `smlal`). Each group is unpacked once into a small buffer and then
     /// multiplied with every row; a block's integer sums are kept exact in Int64.
@@ -86,7 +92,7 @@ enum IntegerDot {
                         integers[r] += Int64(low) + Int64(high)
                         if F.hasOffset { offsets[r] += weightScales.offsets[g] * a.sums[index] }
                     }
-                    if (g + 1) % F.groupsPerIntegerSum == 0 || F.groupsPerBlock == 1 {
+                    if closesIntegerSum(F.self, g) {
                         for r in 0..<rowCount { partials[r] += Float(integers[r]) }
                         integers = SIMD8()
                     }
@@ -150,12 +156,6 @@ enum IntegerDot {
     @inline(__always)
     private static func folded(_ sums: IntegerSums) -> __m256i { _mm256_add_epi32(sums.low, sums.high) }
     #endif
-
-    /// Whether group `g` of a block closes an integer sum (then it is converted and cleared).
-    @inline(__always)
-    private static func closesIntegerSum<F: IntegerDotFormat>(_: F.Type, _ g: Int) -> Bool {
-        (g + 1) % F.groupsPerIntegerSum == 0 || F.groupsPerBlock == 1
-    }
 
     /// An integer sum converted and added to a block's Float partial (the block's first sum
     /// starts it): the same operations in every kernel, so that a row gives the same bits
