@@ -2,9 +2,8 @@
 // with one Float scale per block and one offset per group: weight = scale·q + offset. Sub-block
 // scales that are integers (Q4_K/Q5_K's 6-bit ones, Q6_K's int8 ones) are folded into q, which
 // stays well inside Int16 (|q| ≤ 31·63 and 32·128), so the kernels sum a whole block's groups
-// before they apply its one Float scale. Layouts as in
-// Dequantize.swift (ggml-common.h); every format has a portable and an AVX2 unpacker, and the
-// tests check both against dequantization.
+// before they apply its one Float scale. Layouts as in Dequantize.swift (ggml-common.h); every
+// format has a portable and an AVX2 unpacker, and the tests check both against dequantization.
 #if canImport(BraidAVX2)
 import _Builtin_intrinsics.intel
 #endif
@@ -75,27 +74,19 @@ private func nibbleValues(_ block: UnsafeRawPointer, nibblesAt offset: Int, fift
     }
 }
 
-/// The scale d and offsets −dmin·min(j) of the 8 sub-blocks of a Q4_K/Q5_K block, from their
-/// 6-bit fields packed in 12 bytes (ggml's get_scale_min_k4); the sub-block scales themselves
-/// are folded into q (`kSubBlockScale`).
+/// The scale d and offsets −dmin·min(j) of the 8 sub-blocks of a Q4_K/Q5_K block; the sub-block
+/// scales themselves are folded into q (`kSubBlockScale`).
 @inline(__always)
 private func kBlockScales(_ block: UnsafeRawPointer) -> WeightScales {
-    let s = block + 4
-    func packed(_ i: Int) -> UInt8 { Blocks.byte(s, i) }
     var minima = SIMD8<Float>()
-    for j in 0..<4 {
-        minima[j] = Float(packed(j + 4) & 63)
-        minima[j + 4] = Float((packed(j + 8) >> 4) | ((packed(j + 4) >> 6) << 4))
-    }
+    for j in 0..<8 { minima[j] = Float(Blocks.scaleAndMin(j, block + 4).min) }
     return WeightScales(scale: Blocks.half(block, 0), offsets: minima * -Blocks.half(block, 2))
 }
 
-/// The 6-bit scale of sub-block `j` of a Q4_K/Q5_K block (ggml's get_scale_min_k4).
+/// The 6-bit scale of sub-block `j` of a Q4_K/Q5_K block.
 @inline(__always)
 private func kSubBlockScale(_ block: UnsafeRawPointer, _ j: Int) -> Int16 {
-    let s = block + 4
-    if j < 4 { return Int16(Blocks.byte(s, j) & 63) }
-    return Int16((Blocks.byte(s, j + 4) & 0x0F) | ((Blocks.byte(s, j - 4) >> 6) << 4))
+    Int16(Blocks.scaleAndMin(j, block + 4).scale)
 }
 
 #if canImport(BraidAVX2)
