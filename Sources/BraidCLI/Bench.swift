@@ -66,6 +66,10 @@ struct Bench: ParsableCommand {
             }
             let (model, _) = try modelOptions.load()
             let context = model.configuration.contextLength
+            if let largest = forwardCounts.last, largest >= context {
+                throw BraidError.invalidParameter(
+                    "--forward-sizes \(largest) tokens must fit in the model's context of \(context) tokens with a prompt before them")
+            }
             guard promptTokens <= context - genTokens else {
                 throw BraidError.invalidParameter(
                     "-p \(promptTokens) + -n \(genTokens) tokens must fit in the model's context of \(context) tokens")

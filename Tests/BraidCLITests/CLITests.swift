@@ -337,6 +337,7 @@ struct CLITests {
         (["-p", "0"], "-p/--prompt-tokens must be ≥ 1"), (["-n", "0"], "-n/--gen-tokens must be ≥ 1"),
         (["-r", "0"], "-r/--repetitions must be ≥ 1"), (["--batch", "0"], "--batch values must be ≥ 1"),
         (["--batch", "2,x"], "--batch takes integers"), (["--branches", "0"], "--branches values must be ≥ 1"), (["-p", "60", "-n", "10"], "must fit in the model's context of 64"),
+        (["--forward-sizes", "0"], "--forward-sizes values must be ≥ 1"), (["--forward-sizes", "4,64"], "--forward-sizes 64 tokens must fit"),
     ])
     func badBench(arguments: [String], message: String) throws {
         try CLI.expectFailure(["bench", "-m", model] + arguments, mentioning: message)
