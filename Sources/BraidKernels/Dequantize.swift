@@ -97,28 +97,29 @@ enum Blocks {
         }
     }
 
-    /// The 6-bit scale and minimum of sub-block `j` (0…7) packed in the 12 bytes at `scales`
-    /// (ggml's `get_scale_min_k4`).
+    /// The 6-bit scales and minima of the 8 sub-blocks packed in the 12 bytes at `packed` (ggml's
+    /// `get_scale_min_k4` for all eight at once), lane j for sub-block j. Sub-blocks 0…3 keep
+    /// their scale and minimum in the low 6 bits of bytes j and j + 4; sub-blocks 4…7 take their
+    /// low 4 bits from the nibbles of byte j + 4 and their top 2 bits from the top bits of bytes
+    /// j − 4 (scale) and j (minimum): whole 32-bit words at a time.
     @inline(__always)
-    static func scaleAndMin(_ j: Int, _ scales: UnsafeRawPointer) -> (scale: UInt8, min: UInt8) {
-        if j < 4 {
-            return (byte(scales, j) & 63, byte(scales, j + 4) & 63)
-        }
-        let scale = (byte(scales, j + 4) & 0x0F) | ((byte(scales, j - 4) >> 6) << 4)
-        let min = (byte(scales, j + 4) >> 4) | ((byte(scales, j) >> 6) << 4)
-        return (scale, min)
+    static func scalesAndMins(_ packed: UnsafeRawPointer) -> (scales: SIMD8<UInt8>, mins: SIMD8<UInt8>) {
+        let w0 = packed.loadUnaligned(as: UInt32.self), w1 = packed.loadUnaligned(fromByteOffset: 4, as: UInt32.self)
+        let w2 = packed.loadUnaligned(fromByteOffset: 8, as: UInt32.self)
+        let low6: UInt32 = 0x3F3F_3F3F, low4: UInt32 = 0x0F0F_0F0F, top2: UInt32 = 0x0303_0303
+        let scales = UInt64(w0 & low6) | UInt64((w2 & low4) | ((w0 >> 6) & top2) << 4) << 32
+        let mins = UInt64(w1 & low6) | UInt64(((w2 >> 4) & low4) | ((w1 >> 6) & top2) << 4) << 32
+        return (unsafeBitCast(scales.littleEndian, to: SIMD8<UInt8>.self), unsafeBitCast(mins.littleEndian, to: SIMD8<UInt8>.self))
     }
 
     /// Q4_K: 8 sub-blocks of 32; value = d × scale × nibble − dmin × min.
     static func q4_K(_ p: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
         let d = half(p, 0), dmin = half(p, 2)
-        let scales = p + 4
+        let (scales, mins) = scalesAndMins(p + 4)
         let qs = p + 16
         for chunk in 0..<4 {  // 64 values per chunk: low nibbles, then high nibbles of 32 bytes
-            let (s0, m0) = scaleAndMin(2 * chunk, scales)
-            let (s1, m1) = scaleAndMin(2 * chunk + 1, scales)
-            let d0 = d * Float(s0), min0 = dmin * Float(m0)
-            let d1 = d * Float(s1), min1 = dmin * Float(m1)
+            let d0 = d * Float(scales[2 * chunk]), min0 = dmin * Float(mins[2 * chunk])
+            let d1 = d * Float(scales[2 * chunk + 1]), min1 = dmin * Float(mins[2 * chunk + 1])
             let q = qs + 32 * chunk
             let out = y + 64 * chunk
             for l in 0..<32 {
@@ -132,14 +133,12 @@ enum Blocks {
     /// Q5_K: as Q4_K with a fifth bit per value from `qh`.
     static func q5_K(_ p: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
         let d = half(p, 0), dmin = half(p, 2)
-        let scales = p + 4
+        let (scales, mins) = scalesAndMins(p + 4)
         let qh = p + 16
         let qs = p + 48
         for chunk in 0..<4 {
-            let (s0, m0) = scaleAndMin(2 * chunk, scales)
-            let (s1, m1) = scaleAndMin(2 * chunk + 1, scales)
-            let d0 = d * Float(s0), min0 = dmin * Float(m0)
-            let d1 = d * Float(s1), min1 = dmin * Float(m1)
+            let d0 = d * Float(scales[2 * chunk]), min0 = dmin * Float(mins[2 * chunk])
+            let d1 = d * Float(scales[2 * chunk + 1]), min1 = dmin * Float(mins[2 * chunk + 1])
             let lowBit = UInt8(1) << UInt8(2 * chunk), highBit = UInt8(2) << UInt8(2 * chunk)
             let q = qs + 32 * chunk
             let out = y + 64 * chunk

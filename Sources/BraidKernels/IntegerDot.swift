@@ -12,6 +12,9 @@ import BraidCPU
 #if canImport(BraidAVX2)
 import _Builtin_intrinsics.intel
 #endif
+#if canImport(BraidAVX512)
+import BraidAVX512
+#endif
 #if canImport(BraidVNNI)
 import BraidVNNI
 #endif
@@ -81,7 +84,7 @@ enum IntegerDot {
                 var integers = SIMD8<Int64>(), partials = SIMD8<Float>()
                 for g in 0..<F.groupsPerBlock {
                     let group = b * F.groupsPerBlock + g
-                    F.values(block, group: g, into: q)
+                    F.values(block, group: g, scales: weightScales, into: q)
                     for r in 0..<rowCount {
                         let index = a.index(group: group, row: firstRow + r)
                         let x = a.values + index * QuantizedActivations.groupSize
@@ -112,22 +115,30 @@ enum IntegerDot {
         return quads[0] + quads[4]
     }
 
-    #if canImport(BraidVNNI)
+    #if canImport(BraidAVX512)
     /// One row's Int32 accumulator: 16 lanes, folded to 8 when converted.
     typealias IntegerSums = __m512i
-    /// A group's weights as the kernels multiply them: one 512-bit register.
+    /// A group's weights as the kernels multiply them: one 512-bit register of 32 int16.
     typealias GroupWeights = __m512i
 
     @inline(__always)
-    private static func groupWeights(_ w: (__m256i, __m256i)) -> GroupWeights { braid_join(w.0, w.1) }
+    private static func groupWeights<F: IntegerDotFormat>(_: F.Type, _ block: UnsafeRawPointer, group: Int,
+                                                          scales: WeightScales) -> GroupWeights {
+        F.valuesAVX512(block, group: group, scales: scales)
+    }
 
     @inline(__always)
-    private static var noSums: IntegerSums { braid_zero512() }
+    private static var noSums: IntegerSums { _mm512_setzero_si512() }
 
-    /// One group's integer dot (`x`: the group's 32 activations) added to `sums`: one vpdpwssd.
+    /// One group's integer dot (`x`: the group's 32 activations) added to `sums`: one vpdpwssd
+    /// (VNNI builds) or a vpmaddwd and an add.
     @inline(__always)
     private static func accumulate(_ w: GroupWeights, _ x: UnsafeRawPointer, into sums: IntegerSums) -> IntegerSums {
+        #if canImport(BraidVNNI)
         braid_dpwssd(sums, w, x)
+        #else
+        _mm512_add_epi32(sums, _mm512_madd_epi16(w, _mm512_loadu_si512(x)))
+        #endif
     }
 
     @inline(__always)
@@ -139,7 +150,10 @@ enum IntegerDot {
     typealias GroupWeights = (__m256i, __m256i)
 
     @inline(__always)
-    private static func groupWeights(_ w: (__m256i, __m256i)) -> GroupWeights { w }
+    private static func groupWeights<F: IntegerDotFormat>(_: F.Type, _ block: UnsafeRawPointer, group: Int,
+                                                          scales: WeightScales) -> GroupWeights {
+        F.valuesAVX2(block, group: group, scales: scales)
+    }
 
     @inline(__always)
     private static var noSums: IntegerSums { (_mm256_setzero_si256(), _mm256_setzero_si256()) }
@@ -166,6 +180,20 @@ enum IntegerDot {
         return first ? sum : _mm256_add_ps(partial, sum)
     }
 
+    /// A block's contribution to one row's accumulator: its integer partial times the weight and
+    /// activation scales, then, for blocks of eight groups with offsets (Q4_K/Q5_K), the group
+    /// offsets times the row's eight group sums, lane by lane (the lanes are summed at the end
+    /// with the rest). The same operations in every kernel, so a row's bits do not depend on which
+    /// kernel computed it.
+    @inline(__always)
+    private static func blockTotal<F: IntegerDotFormat>(_: F.Type, _ partial: __m256, scale: Float, _ weightScales: WeightScales,
+                                                         _ a: QuantizedRows, row: Int, block: Int, into acc: __m256) -> __m256 {
+        let scaled = _mm256_fmadd_ps(partial, _mm256_set1_ps(scale), acc)
+        guard F.hasOffset && F.groupsPerBlock == 8 else { return scaled }
+        let sums = a.eightSums(row: row, group: block &* 8)
+        return _mm256_fmadd_ps(unsafeBitCast(weightScales.offsets, to: __m256.self), unsafeBitCast(sums, to: __m256.self), scaled)
+    }
+
     /// Up to eight activation rows against one weight row: each group is unpacked once, then
     /// multiplied with every row (eight accumulators stay in registers; the rows of a group are
     /// side by side in the activations, at fixed offsets from one pointer).
@@ -175,6 +203,7 @@ enum IntegerDot {
         let rowCount = R.count  // a constant in each specialization: the branches below fold away
         var a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0
         var offsets = SIMD8<Float>()
+        let groupStride = a.paddedRows &* QuantizedActivations.groupSize &* 2  // bytes from a group's rows to the next group's
         for b in 0..<blocks {
             let block = weights + b &* F.blockBytes
             braid_prefetch(block + Self.prefetchDistance)
@@ -183,10 +212,11 @@ enum IntegerDot {
             let zero = noSums
             var i0 = zero, i1 = zero, i2 = zero, i3 = zero, i4 = zero, i5 = zero, i6 = zero, i7 = zero
             var p0 = _mm256_setzero_ps(), p1 = p0, p2 = p0, p3 = p0, p4 = p0, p5 = p0, p6 = p0, p7 = p0
+            let blockActivations = UnsafeRawPointer(a.values + first &* QuantizedActivations.groupSize)
             forEachGroup(F.groupsPerBlock) { g in
-                let index = a.index(group: b &* F.groupsPerBlock &+ g, row: firstRow)
-                let x = UnsafeRawPointer(a.values + index &* QuantizedActivations.groupSize)
-                let w = groupWeights(F.valuesAVX2(block, group: g))
+                let index = first &+ g &* a.paddedRows
+                let x = blockActivations + g &* groupStride
+                let w = groupWeights(F.self, block, group: g, scales: weightScales)
                 i0 = accumulate(w, x, into: i0)
                 if rowCount > 1 { i1 = accumulate(w, x + 64, into: i1) }
                 if rowCount > 2 { i2 = accumulate(w, x + 128, into: i2); i3 = accumulate(w, x + 192, into: i3) }
@@ -194,7 +224,7 @@ enum IntegerDot {
                     i4 = accumulate(w, x + 256, into: i4); i5 = accumulate(w, x + 320, into: i5)
                     i6 = accumulate(w, x + 384, into: i6); i7 = accumulate(w, x + 448, into: i7)
                 }
-                if F.hasOffset {
+                if F.hasOffset && F.groupsPerBlock == 1 {
                     // The group sums of eight rows side by side (padded past the last row): one
                     // multiply-add for all of them; lanes past rowCount are never read.
                     offsets += weightScales.offsets[g] * UnsafeRawPointer(a.sums + index).loadUnaligned(as: SIMD8<Float>.self)
@@ -213,7 +243,7 @@ enum IntegerDot {
             }
             let xScales = a.scales + first
             @inline(__always) func scaled(_ partial: __m256, _ r: Int, _ acc: __m256) -> __m256 {
-                _mm256_fmadd_ps(partial, _mm256_set1_ps(weightScales.scale * xScales[r]), acc)
+                blockTotal(F.self, partial, scale: weightScales.scale * xScales[r], weightScales, a, row: firstRow &+ r, block: b, into: acc)
             }
             a0 = scaled(p0, 0, a0)
             if rowCount > 1 { a1 = scaled(p1, 1, a1) }
@@ -254,9 +284,9 @@ enum IntegerDot {
             forEachGroup(F.groupsPerBlock) { g in
                 let index = a.index(group: b &* F.groupsPerBlock &+ g, row: row)
                 let x = UnsafeRawPointer(a.values + index &* QuantizedActivations.groupSize)
-                i0 = accumulate(groupWeights(F.valuesAVX2(block0, group: g)), x, into: i0)
-                i1 = accumulate(groupWeights(F.valuesAVX2(block1, group: g)), x, into: i1)
-                if F.hasOffset {
+                i0 = accumulate(groupWeights(F.self, block0, group: g, scales: scales0), x, into: i0)
+                i1 = accumulate(groupWeights(F.self, block1, group: g, scales: scales1), x, into: i1)
+                if F.hasOffset && F.groupsPerBlock == 1 {
                     offset0 += scales0.offsets[g] * a.sums[index]
                     offset1 += scales1.offsets[g] * a.sums[index]
                 }
@@ -268,8 +298,8 @@ enum IntegerDot {
                 }
             }
             let xScale = a.scales[a.index(group: b &* F.groupsPerBlock, row: row)]
-            acc0 = _mm256_fmadd_ps(p0, _mm256_set1_ps(scales0.scale * xScale), acc0)
-            acc1 = _mm256_fmadd_ps(p1, _mm256_set1_ps(scales1.scale * xScale), acc1)
+            acc0 = blockTotal(F.self, p0, scale: scales0.scale * xScale, scales0, a, row: row, block: b, into: acc0)
+            acc1 = blockTotal(F.self, p1, scale: scales1.scale * xScale, scales1, a, row: row, block: b, into: acc1)
         }
         return (horizontalSum(acc0) + offset0, horizontalSum(acc1) + offset1)
     }

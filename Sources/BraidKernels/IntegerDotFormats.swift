@@ -7,6 +7,9 @@
 #if canImport(BraidAVX2)
 import _Builtin_intrinsics.intel
 #endif
+#if canImport(BraidAVX512)
+import BraidAVX512
+#endif
 
 /// A quantized block layout, group by group.
 protocol IntegerDotFormat {
@@ -20,36 +23,53 @@ protocol IntegerDotFormat {
     static var groupsPerIntegerSum: Int { get }
     /// Whether groups carry an offset (then the kernels need the activations' group sums).
     static var hasOffset: Bool { get }
-    /// The scale of the block at `block` and the offset of every group, lane g for group g
-    /// (lanes past `groupsPerBlock` are unused): computed once per block.
+    /// The scales of the block at `block` (see `WeightScales`): computed once per block and
+    /// handed to the unpackers of its groups.
     static func blockScales(_ block: UnsafeRawPointer) -> WeightScales
     /// Writes the 32 integers of group `group` to `q`, in plain Swift.
-    static func values(_ block: UnsafeRawPointer, group: Int, into q: UnsafeMutablePointer<Int16>)
+    static func values(_ block: UnsafeRawPointer, group: Int, scales: WeightScales, into q: UnsafeMutablePointer<Int16>)
     #if canImport(BraidAVX2)
     /// The 32 integers of group `group` as two vectors of 16 int16 (values 0…15, 16…31).
-    static func valuesAVX2(_ block: UnsafeRawPointer, group: Int) -> (__m256i, __m256i)
+    static func valuesAVX2(_ block: UnsafeRawPointer, group: Int, scales: WeightScales) -> (__m256i, __m256i)
+    #endif
+    #if canImport(BraidAVX512)
+    /// The 32 integers of group `group` as one vector of 32 int16 (by default `valuesAVX2` joined).
+    static func valuesAVX512(_ block: UnsafeRawPointer, group: Int, scales: WeightScales) -> __m512i
     #endif
 }
 
 extension IntegerDotFormat {
     static var groupsPerIntegerSum: Int { groupsPerBlock }
+
+    #if canImport(BraidAVX512)
+    @inline(__always)
+    static func valuesAVX512(_ block: UnsafeRawPointer, group: Int, scales: WeightScales) -> __m512i {
+        let (low, high) = valuesAVX2(block, group: group, scales: scales)
+        return braid_join(low, high)
+    }
+    #endif
 }
 
-/// The scale of a block and the offsets of its groups.
+/// The scale of a block, the offsets of its groups and their integer sub-block scales, lane g for
+/// group g (lanes past `groupsPerBlock` unused).
 struct WeightScales {
     var scale: Float
     var offsets: SIMD8<Float>
+    /// Integer scales the unpacker folds into group g's q (Q4_K/Q5_K), else unused.
+    var subBlockScales: SIMD8<Int16>
 
     @inline(__always)
     init(scale: Float, offset: Float = 0) {
         self.scale = scale
         offsets = SIMD8(repeating: offset)
+        subBlockScales = SIMD8()
     }
 
     @inline(__always)
-    init(scale: Float, offsets: SIMD8<Float>) {
+    init(scale: Float, offsets: SIMD8<Float>, subBlockScales: SIMD8<Int16>) {
         self.scale = scale
         self.offsets = offsets
+        self.subBlockScales = subBlockScales
     }
 }
 
@@ -74,19 +94,13 @@ private func nibbleValues(_ block: UnsafeRawPointer, nibblesAt offset: Int, fift
     }
 }
 
-/// The scale d and offsets −dmin·min(j) of the 8 sub-blocks of a Q4_K/Q5_K block; the sub-block
-/// scales themselves are folded into q (`kSubBlockScale`).
+/// The scale d, offsets −dmin·min(j) and 6-bit sub-block scales (folded into q) of the 8
+/// sub-blocks of a Q4_K/Q5_K block.
 @inline(__always)
 private func kBlockScales(_ block: UnsafeRawPointer) -> WeightScales {
-    var minima = SIMD8<Float>()
-    for j in 0..<8 { minima[j] = Float(Blocks.scaleAndMin(j, block + 4).min) }
-    return WeightScales(scale: Blocks.half(block, 0), offsets: minima * -Blocks.half(block, 2))
-}
-
-/// The 6-bit scale of sub-block `j` of a Q4_K/Q5_K block.
-@inline(__always)
-private func kSubBlockScale(_ block: UnsafeRawPointer, _ j: Int) -> Int16 {
-    Int16(Blocks.scaleAndMin(j, block + 4).scale)
+    let (scales, mins) = Blocks.scalesAndMins(block + 4)
+    return WeightScales(scale: Blocks.half(block, 0), offsets: SIMD8<Float>(SIMD8<Int32>(truncatingIfNeeded: mins)) * -Blocks.half(block, 2),
+                        subBlockScales: SIMD8(truncatingIfNeeded: scales))
 }
 
 #if canImport(BraidAVX2)
@@ -102,6 +116,29 @@ private func lowNibbles16(_ v: __m256i) -> __m256i { _mm256_and_si256(v, _mm256_
 @inline(__always)
 private func highNibbles16(_ v: __m256i) -> __m256i { _mm256_srli_epi16(v, 4) }
 
+#if canImport(BraidAVX512)
+/// The 32 bytes at `p + offset` widened to 32 int16 lanes, zero-extended.
+@inline(__always)
+private func unsignedBytes32(_ p: UnsafeRawPointer, _ offset: Int) -> __m512i {
+    _mm512_cvtepu8_epi16(_mm256_loadu_si256((p + offset).assumingMemoryBound(to: __m256i.self)))
+}
+
+/// The 16 bytes at `p + offset` as 32 int16 lanes: their low nibbles in lanes 0…15, their high
+/// nibbles in lanes 16…31 (the layout of Q4_0/Q4_1 blocks).
+@inline(__always)
+private func nibbles32(_ p: UnsafeRawPointer, _ offset: Int) -> __m512i {
+    let twice = _mm512_cvtepu8_epi16(_mm256_broadcastsi128_si256(load128(p, offset)))
+    let shifts = braid_join(_mm256_setzero_si256(), _mm256_set1_epi16(4))
+    return _mm512_and_si512(_mm512_srlv_epi16(twice, shifts), _mm512_set1_epi16(0x0F))
+}
+
+/// The low (`high` false) or high nibbles of 32 zero-extended bytes.
+@inline(__always)
+private func nibbles(_ bytes: __m512i, high: Bool) -> __m512i {
+    high ? _mm512_srli_epi16(bytes, 4) : _mm512_and_si512(bytes, _mm512_set1_epi16(0x0F))
+}
+#endif
+
 /// 0xFFFF in 16-bit lane j where bit j of the low 16 bits of `bits` is set.
 @inline(__always)
 private func bitLanes(_ bits: UInt32) -> __m256i {
@@ -116,13 +153,18 @@ enum Q4_0Format: IntegerDotFormat {
     @inline(__always) static func blockScales(_ block: UnsafeRawPointer) -> WeightScales {
         WeightScales(scale: Blocks.half(block, 0))
     }
-    @inline(__always) static func values(_ block: UnsafeRawPointer, group: Int, into q: UnsafeMutablePointer<Int16>) {
+    @inline(__always) static func values(_ block: UnsafeRawPointer, group: Int, scales: WeightScales, into q: UnsafeMutablePointer<Int16>) {
         nibbleValues(block, nibblesAt: 2, fifthBitsAt: nil, bias: 8, into: q)
     }
     #if canImport(BraidAVX2)
-    @inline(__always) static func valuesAVX2(_ block: UnsafeRawPointer, group: Int) -> (__m256i, __m256i) {
+    @inline(__always) static func valuesAVX2(_ block: UnsafeRawPointer, group: Int, scales: WeightScales) -> (__m256i, __m256i) {
         let bytes = _mm256_cvtepu8_epi16(load128(block, 2)), eight = _mm256_set1_epi16(8)
         return (_mm256_sub_epi16(lowNibbles16(bytes), eight), _mm256_sub_epi16(highNibbles16(bytes), eight))
+    }
+    #endif
+    #if canImport(BraidAVX512)
+    @inline(__always) static func valuesAVX512(_ block: UnsafeRawPointer, group: Int, scales: WeightScales) -> __m512i {
+        _mm512_sub_epi16(nibbles32(block, 2), _mm512_set1_epi16(8))
     }
     #endif
 }
@@ -133,13 +175,18 @@ enum Q4_1Format: IntegerDotFormat {
     @inline(__always) static func blockScales(_ block: UnsafeRawPointer) -> WeightScales {
         WeightScales(scale: Blocks.half(block, 0), offset: Blocks.half(block, 2))
     }
-    @inline(__always) static func values(_ block: UnsafeRawPointer, group: Int, into q: UnsafeMutablePointer<Int16>) {
+    @inline(__always) static func values(_ block: UnsafeRawPointer, group: Int, scales: WeightScales, into q: UnsafeMutablePointer<Int16>) {
         nibbleValues(block, nibblesAt: 4, fifthBitsAt: nil, bias: 0, into: q)
     }
     #if canImport(BraidAVX2)
-    @inline(__always) static func valuesAVX2(_ block: UnsafeRawPointer, group: Int) -> (__m256i, __m256i) {
+    @inline(__always) static func valuesAVX2(_ block: UnsafeRawPointer, group: Int, scales: WeightScales) -> (__m256i, __m256i) {
         let bytes = _mm256_cvtepu8_epi16(load128(block, 4))
         return (lowNibbles16(bytes), highNibbles16(bytes))
+    }
+    #endif
+    #if canImport(BraidAVX512)
+    @inline(__always) static func valuesAVX512(_ block: UnsafeRawPointer, group: Int, scales: WeightScales) -> __m512i {
+        nibbles32(block, 4)
     }
     #endif
 }
@@ -150,11 +197,11 @@ enum Q5_0Format: IntegerDotFormat {
     @inline(__always) static func blockScales(_ block: UnsafeRawPointer) -> WeightScales {
         WeightScales(scale: Blocks.half(block, 0))
     }
-    @inline(__always) static func values(_ block: UnsafeRawPointer, group: Int, into q: UnsafeMutablePointer<Int16>) {
+    @inline(__always) static func values(_ block: UnsafeRawPointer, group: Int, scales: WeightScales, into q: UnsafeMutablePointer<Int16>) {
         nibbleValues(block, nibblesAt: 6, fifthBitsAt: 2, bias: 16, into: q)
     }
     #if canImport(BraidAVX2)
-    @inline(__always) static func valuesAVX2(_ block: UnsafeRawPointer, group: Int) -> (__m256i, __m256i) {
+    @inline(__always) static func valuesAVX2(_ block: UnsafeRawPointer, group: Int, scales: WeightScales) -> (__m256i, __m256i) {
         let bytes = _mm256_cvtepu8_epi16(load128(block, 6)), bits = block.loadUnaligned(fromByteOffset: 2, as: UInt32.self)
         let sixteen = _mm256_set1_epi16(16)
         // nibble − 16 where the fifth bit is clear, the nibble itself where it is set.
@@ -170,11 +217,11 @@ enum Q5_1Format: IntegerDotFormat {
     @inline(__always) static func blockScales(_ block: UnsafeRawPointer) -> WeightScales {
         WeightScales(scale: Blocks.half(block, 0), offset: Blocks.half(block, 2))
     }
-    @inline(__always) static func values(_ block: UnsafeRawPointer, group: Int, into q: UnsafeMutablePointer<Int16>) {
+    @inline(__always) static func values(_ block: UnsafeRawPointer, group: Int, scales: WeightScales, into q: UnsafeMutablePointer<Int16>) {
         nibbleValues(block, nibblesAt: 8, fifthBitsAt: 4, bias: 0, into: q)
     }
     #if canImport(BraidAVX2)
-    @inline(__always) static func valuesAVX2(_ block: UnsafeRawPointer, group: Int) -> (__m256i, __m256i) {
+    @inline(__always) static func valuesAVX2(_ block: UnsafeRawPointer, group: Int, scales: WeightScales) -> (__m256i, __m256i) {
         let bytes = _mm256_cvtepu8_epi16(load128(block, 8)), bits = block.loadUnaligned(fromByteOffset: 4, as: UInt32.self)
         let sixteen = _mm256_set1_epi16(16)
         return (_mm256_or_si256(lowNibbles16(bytes), _mm256_and_si256(bitLanes(bits), sixteen)),
@@ -189,12 +236,17 @@ enum Q8_0Format: IntegerDotFormat {
     @inline(__always) static func blockScales(_ block: UnsafeRawPointer) -> WeightScales {
         WeightScales(scale: Blocks.half(block, 0))
     }
-    @inline(__always) static func values(_ block: UnsafeRawPointer, group: Int, into q: UnsafeMutablePointer<Int16>) {
+    @inline(__always) static func values(_ block: UnsafeRawPointer, group: Int, scales: WeightScales, into q: UnsafeMutablePointer<Int16>) {
         for j in 0..<32 { q[j] = Int16(block.load(fromByteOffset: 2 + j, as: Int8.self)) }
     }
     #if canImport(BraidAVX2)
-    @inline(__always) static func valuesAVX2(_ block: UnsafeRawPointer, group: Int) -> (__m256i, __m256i) {
+    @inline(__always) static func valuesAVX2(_ block: UnsafeRawPointer, group: Int, scales: WeightScales) -> (__m256i, __m256i) {
         (_mm256_cvtepi8_epi16(load128(block, 2)), _mm256_cvtepi8_epi16(load128(block, 18)))
+    }
+    #endif
+    #if canImport(BraidAVX512)
+    @inline(__always) static func valuesAVX512(_ block: UnsafeRawPointer, group: Int, scales: WeightScales) -> __m512i {
+        _mm512_cvtepi8_epi16(_mm256_loadu_si256((block + 2).assumingMemoryBound(to: __m256i.self)))
     }
     #endif
 }
@@ -206,16 +258,22 @@ enum Q4_KFormat: IntegerDotFormat {
     @inline(__always) static func blockScales(_ block: UnsafeRawPointer) -> WeightScales {
         kBlockScales(block)
     }
-    @inline(__always) static func values(_ block: UnsafeRawPointer, group: Int, into q: UnsafeMutablePointer<Int16>) {
-        let start = 16 + 32 * (group >> 1), shift = UInt8(4 * (group & 1)), scale = kSubBlockScale(block, group)
+    @inline(__always) static func values(_ block: UnsafeRawPointer, group: Int, scales: WeightScales, into q: UnsafeMutablePointer<Int16>) {
+        let start = 16 + 32 * (group >> 1), shift = UInt8(4 * (group & 1)), scale = scales.subBlockScales[group]
         for l in 0..<32 { q[l] = Int16((Blocks.byte(block, start + l) >> shift) & 0x0F) * scale }
     }
     #if canImport(BraidAVX2)
-    @inline(__always) static func valuesAVX2(_ block: UnsafeRawPointer, group: Int) -> (__m256i, __m256i) {
+    @inline(__always) static func valuesAVX2(_ block: UnsafeRawPointer, group: Int, scales: WeightScales) -> (__m256i, __m256i) {
         let q = 16 &+ 32 &* (group >> 1), shift = Int32(truncatingIfNeeded: 4 &* (group & 1)), mask = _mm_set1_epi8(0x0F)
-        let scale = _mm256_set1_epi16(kSubBlockScale(block, group))
+        let scale = _mm256_set1_epi16(scales.subBlockScales[group])
         return (_mm256_mullo_epi16(_mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(load128(block, q), shift), mask)), scale),
                 _mm256_mullo_epi16(_mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(load128(block, q + 16), shift), mask)), scale))
+    }
+    #endif
+    #if canImport(BraidAVX512)
+    @inline(__always) static func valuesAVX512(_ block: UnsafeRawPointer, group: Int, scales: WeightScales) -> __m512i {
+        let bytes = unsignedBytes32(block, 16 &+ 32 &* (group >> 1))
+        return _mm512_mullo_epi16(nibbles(bytes, high: group & 1 == 1), _mm512_set1_epi16(scales.subBlockScales[group]))
     }
     #endif
 }
@@ -227,14 +285,14 @@ enum Q5_KFormat: IntegerDotFormat {
     @inline(__always) static func blockScales(_ block: UnsafeRawPointer) -> WeightScales {
         kBlockScales(block)
     }
-    @inline(__always) static func values(_ block: UnsafeRawPointer, group: Int, into q: UnsafeMutablePointer<Int16>) {
-        let start = 48 + 32 * (group >> 1), shift = UInt8(4 * (group & 1)), scale = kSubBlockScale(block, group)
+    @inline(__always) static func values(_ block: UnsafeRawPointer, group: Int, scales: WeightScales, into q: UnsafeMutablePointer<Int16>) {
+        let start = 48 + 32 * (group >> 1), shift = UInt8(4 * (group & 1)), scale = scales.subBlockScales[group]
         for l in 0..<32 {
             q[l] = Int16(((Blocks.byte(block, start + l) >> shift) & 0x0F) | fifthBit(UInt32(Blocks.byte(block, 16 + l)), group)) * scale
         }
     }
     #if canImport(BraidAVX2)
-    @inline(__always) static func valuesAVX2(_ block: UnsafeRawPointer, group: Int) -> (__m256i, __m256i) {
+    @inline(__always) static func valuesAVX2(_ block: UnsafeRawPointer, group: Int, scales: WeightScales) -> (__m256i, __m256i) {
         let q = 48 &+ 32 &* (group >> 1), shift = Int32(truncatingIfNeeded: 4 &* (group & 1)), mask = _mm_set1_epi8(0x0F)
         let bit = _mm_set1_epi8(Int8(truncatingIfNeeded: 1 << group)), sixteen = _mm_set1_epi8(16)
         func fifth(_ offset: Int) -> __m128i {
@@ -242,8 +300,18 @@ enum Q5_KFormat: IntegerDotFormat {
         }
         let low = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(load128(block, q), shift), mask), fifth(16))
         let high = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(load128(block, q + 16), shift), mask), fifth(32))
-        let scale = _mm256_set1_epi16(kSubBlockScale(block, group))
+        let scale = _mm256_set1_epi16(scales.subBlockScales[group])
         return (_mm256_mullo_epi16(_mm256_cvtepu8_epi16(low), scale), _mm256_mullo_epi16(_mm256_cvtepu8_epi16(high), scale))
+    }
+    #endif
+    #if canImport(BraidAVX512)
+    @inline(__always) static func valuesAVX512(_ block: UnsafeRawPointer, group: Int, scales: WeightScales) -> __m512i {
+        let bytes = unsignedBytes32(block, 48 &+ 32 &* (group >> 1))
+        // The fifth bits: bit `group` of each qh byte, moved to bit 4.
+        let bit = _mm512_set1_epi16(Int16(1) << Int16(group)), fifth = _mm512_and_si512(unsignedBytes32(block, 16), bit)
+        let shifted = group >= 4 ? _mm512_srli_epi16(fifth, UInt32(group &- 4)) : _mm512_slli_epi16(fifth, UInt32(4 &- group))
+        let q = _mm512_or_si512(nibbles(bytes, high: group & 1 == 1), shifted)
+        return _mm512_mullo_epi16(q, _mm512_set1_epi16(scales.subBlockScales[group]))
     }
     #endif
 }
@@ -260,7 +328,7 @@ enum Q6_KFormat: IntegerDotFormat {
         let half128 = group >> 2, k = group & 3
         return (64 * half128 + 32 * (k & 1), 4 * (k >> 1), 128 + 32 * half128, 2 * k, 192 + 8 * half128 + 2 * k)
     }
-    @inline(__always) static func values(_ block: UnsafeRawPointer, group: Int, into q: UnsafeMutablePointer<Int16>) {
+    @inline(__always) static func values(_ block: UnsafeRawPointer, group: Int, scales: WeightScales, into q: UnsafeMutablePointer<Int16>) {
         let l = layout(group)
         for i in 0..<32 {
             let low = (Blocks.byte(block, l.ql + i) >> UInt8(l.qlShift)) & 0x0F
@@ -269,7 +337,7 @@ enum Q6_KFormat: IntegerDotFormat {
         }
     }
     #if canImport(BraidAVX2)
-    @inline(__always) static func valuesAVX2(_ block: UnsafeRawPointer, group: Int) -> (__m256i, __m256i) {
+    @inline(__always) static func valuesAVX2(_ block: UnsafeRawPointer, group: Int, scales: WeightScales) -> (__m256i, __m256i) {
         let l = layout(group)
         let mask4 = _mm_set1_epi8(0x0F), mask2 = _mm_set1_epi8(3), thirtyTwo = _mm_set1_epi8(32)
         func part(_ i: Int) -> __m256i {
@@ -279,6 +347,19 @@ enum Q6_KFormat: IntegerDotFormat {
             return _mm256_mullo_epi16(q, _mm256_set1_epi16(Int16(block.load(fromByteOffset: l.scales + i, as: Int8.self))))
         }
         return (part(0), part(1))
+    }
+    #endif
+    #if canImport(BraidAVX512)
+    @inline(__always) static func valuesAVX512(_ block: UnsafeRawPointer, group: Int, scales: WeightScales) -> __m512i {
+        let l = layout(group)
+        let low = _mm512_and_si512(_mm512_srli_epi16(unsignedBytes32(block, l.ql), UInt32(l.qlShift)), _mm512_set1_epi16(0x0F))
+        let highBits = _mm512_srli_epi16(unsignedBytes32(block, l.qh), UInt32(l.qhShift))
+        let high = _mm512_and_si512(_mm512_slli_epi16(highBits, 4), _mm512_set1_epi16(0x30))
+        let q = _mm512_sub_epi16(_mm512_or_si512(low, high), _mm512_set1_epi16(32))
+        // The two sub-block scales of the group, each over 16 lanes.
+        let scales = braid_join(_mm256_set1_epi16(Int16(block.load(fromByteOffset: l.scales, as: Int8.self))),
+                                _mm256_set1_epi16(Int16(block.load(fromByteOffset: l.scales + 1, as: Int8.self))))
+        return _mm512_mullo_epi16(q, scales)
     }
     #endif
 }

@@ -35,6 +35,9 @@ final class QuantizedActivations: @unchecked Sendable {  // written before, read
     let scales: UnsafeMutablePointer<Float>
     /// Exact sums of each group's Float values, laid out as `scales`.
     let sums: UnsafeMutablePointer<Float>
+    /// The same sums row by row — group g of row r at `r·columns/32 + g` — so that a kernel finds
+    /// the eight group sums of one row in a K block side by side.
+    let rowSums: UnsafeMutablePointer<Float>
     /// Extra readable entries after `scales` and `sums`, so a kernel may load 8 rows' worth at once.
     static let rowPadding = 8
 
@@ -53,6 +56,7 @@ final class QuantizedActivations: @unchecked Sendable {  // written before, read
         sums = .allocate(capacity: count / Self.groupSize + Self.rowPadding)
         scales.initialize(repeating: 0, count: count / Self.groupSize + Self.rowPadding)
         sums.initialize(repeating: 0, count: count / Self.groupSize + Self.rowPadding)
+        rowSums = .allocate(capacity: rows * groups)
         for row in 0..<rows {
             for span in stride(from: 0, to: groups, by: groupsPerScale) {
                 let start = x + row * columns + span * Self.groupSize
@@ -64,6 +68,7 @@ final class QuantizedActivations: @unchecked Sendable {  // written before, read
                     #else
                     quantizeGroup(source, index: index, largest: largest)
                     #endif
+                    rowSums[row * groups + group] = sums[index]
                 }
             }
         }
@@ -73,22 +78,34 @@ final class QuantizedActivations: @unchecked Sendable {  // written before, read
         values.deallocate()
         scales.deallocate()
         sums.deallocate()
+        rowSums.deallocate()
     }
 
     /// The contents as plain pointers, for the kernels' inner loops.
     var rowsView: QuantizedRows {
-        QuantizedRows(rows: rows, paddedRows: paddedRows, groupsPerScale: groupsPerScale, values: values, scales: scales, sums: sums)
+        QuantizedRows(rows: rows, paddedRows: paddedRows, groupsPerRow: columns / Self.groupSize, groupsPerScale: groupsPerScale,
+                      values: values, scales: scales, sums: sums, rowSums: rowSums)
     }
 
     /// The largest |x| of `count` values (a multiple of 8; NaN ignored).
     @inline(__always)
     private static func largestMagnitude(_ x: UnsafePointer<Float>, count: Int) -> Float {
+        #if canImport(BraidAVX2)
+        let signless = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFF_FFFF))
+        var largest = _mm256_setzero_ps()
+        for i in stride(from: 0, to: count, by: 8) {
+            // maxps returns its second operand when either is NaN: a NaN never replaces.
+            largest = _mm256_max_ps(_mm256_and_ps(_mm256_loadu_ps(x + i), signless), largest)
+        }
+        return unsafeBitCast(largest, to: SIMD8<Float>.self).max()
+        #else
         var largest = SIMD8<Float>()
         for i in stride(from: 0, to: count, by: 8) {
             let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
             largest = pointwiseMax(largest, pointwiseMax(v, -v))  // |v|; a NaN never replaces
         }
         return largest.max()
+        #endif
     }
 
     #if !canImport(BraidAVX2)
@@ -139,13 +156,22 @@ final class QuantizedActivations: @unchecked Sendable {  // written before, read
 struct QuantizedRows {
     let rows: Int
     let paddedRows: Int
+    /// Groups of 32 per row.
+    let groupsPerRow: Int
     /// Groups sharing one scale (see `QuantizedActivations.groupsPerScale`).
     let groupsPerScale: Int
     let values: UnsafePointer<Int16>
     let scales: UnsafePointer<Float>
     let sums: UnsafePointer<Float>
+    let rowSums: UnsafePointer<Float>
 
     /// Where group `group` of row `row` sits in `scales` and `sums` (and, ×32, in `values`).
     @inline(__always)
     func index(group: Int, row: Int) -> Int { group &* paddedRows &+ row }
+
+    /// The sums of groups `group ..< group + 8` of row `row`, from `rowSums`.
+    @inline(__always)
+    func eightSums(row: Int, group: Int) -> SIMD8<Float> {
+        UnsafeRawPointer(rowSums + (row &* groupsPerRow &+ group)).loadUnaligned(as: SIMD8<Float>.self)
+    }
 }
