@@ -55,18 +55,17 @@ extension IntegerDotFormat {
 struct WeightScales {
     var scale: Float
     var offsets: SIMD8<Float>
-    /// Integer scales the unpacker folds into group g's q (Q4_K/Q5_K), else unused.
-    var subBlockScales: SIMD8<Int16>
+    /// Integer scales the unpacker folds into q: lane g for group g (Q4_K/Q5_K), lanes 2g and
+    /// 2g + 1 for the halves of group g (Q6_K); else unused.
+    var subBlockScales: SIMD16<Int16>
 
     @inline(__always)
-    init(scale: Float, offset: Float = 0) {
-        self.scale = scale
-        offsets = SIMD8(repeating: offset)
-        subBlockScales = SIMD8()
+    init(scale: Float, offset: Float = 0, subBlockScales: SIMD16<Int16> = SIMD16()) {
+        self.init(scale: scale, offsets: SIMD8(repeating: offset), subBlockScales: subBlockScales)
     }
 
     @inline(__always)
-    init(scale: Float, offsets: SIMD8<Float>, subBlockScales: SIMD8<Int16>) {
+    init(scale: Float, offsets: SIMD8<Float>, subBlockScales: SIMD16<Int16>) {
         self.scale = scale
         self.offsets = offsets
         self.subBlockScales = subBlockScales
@@ -99,8 +98,20 @@ private func nibbleValues(_ block: UnsafeRawPointer, nibblesAt offset: Int, fift
 @inline(__always)
 private func kBlockScales(_ block: UnsafeRawPointer) -> WeightScales {
     let (scales, mins) = Blocks.scalesAndMins(block + 4)
-    return WeightScales(scale: Blocks.half(block, 0), offsets: SIMD8<Float>(SIMD8<Int32>(truncatingIfNeeded: mins)) * -Blocks.half(block, 2),
-                        subBlockScales: SIMD8(truncatingIfNeeded: scales))
+    #if canImport(BraidAVX2)
+    // The generic SIMD conversions are calls, not instructions, even when specialized.
+    let bytes = _mm_set_epi64x(0, Int64(bitPattern: unsafeBitCast(mins, to: UInt64.self)))
+    let minima = unsafeBitCast(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(bytes)), to: SIMD8<Float>.self)
+    let subBlockScales = unsafeBitCast(_mm256_cvtepu8_epi16(_mm_set_epi64x(0, Int64(bitPattern: unsafeBitCast(scales, to: UInt64.self)))),
+                                       to: SIMD16<Int16>.self)
+    #else
+    var minima = SIMD8<Float>(), subBlockScales = SIMD16<Int16>()
+    for j in 0..<8 {
+        minima[j] = Float(mins[j])
+        subBlockScales[j] = Int16(scales[j])
+    }
+    #endif
+    return WeightScales(scale: Blocks.half(block, 0), offsets: minima * -Blocks.half(block, 2), subBlockScales: subBlockScales)
 }
 
 #if canImport(BraidAVX2)
@@ -321,7 +332,13 @@ enum Q5_KFormat: IntegerDotFormat {
 enum Q6_KFormat: IntegerDotFormat {
     static let blockBytes = 210, groupsPerBlock = 8, hasOffset = false, groupsPerIntegerSum = 4
     @inline(__always) static func blockScales(_ block: UnsafeRawPointer) -> WeightScales {
-        WeightScales(scale: Blocks.half(block, 208))
+        #if canImport(BraidAVX2)
+        let scales = unsafeBitCast(_mm256_cvtepi8_epi16(load128(block, 192)), to: SIMD16<Int16>.self)
+        #else
+        var scales = SIMD16<Int16>()
+        for j in 0..<16 { scales[j] = Int16(block.load(fromByteOffset: 192 + j, as: Int8.self)) }
+        #endif
+        return WeightScales(scale: Blocks.half(block, 208), subBlockScales: scales)
     }
     /// Where group `group` lives: low-bits offset, nibble shift, high-bits offset and shift, scales offset.
     @inline(__always) private static func layout(_ group: Int) -> (ql: Int, qlShift: Int, qh: Int, qhShift: Int, scales: Int) {
@@ -351,15 +368,15 @@ enum Q6_KFormat: IntegerDotFormat {
     #endif
     #if canImport(BraidAVX512)
     @inline(__always) static func valuesAVX512(_ block: UnsafeRawPointer, group: Int, scales: WeightScales) -> __m512i {
-        let l = layout(group)
-        let low = _mm512_and_si512(_mm512_srli_epi16(unsignedBytes32(block, l.ql), UInt32(l.qlShift)), _mm512_set1_epi16(0x0F))
-        let highBits = _mm512_srli_epi16(unsignedBytes32(block, l.qh), UInt32(l.qhShift))
-        let high = _mm512_and_si512(_mm512_slli_epi16(highBits, 4), _mm512_set1_epi16(0x30))
-        let q = _mm512_sub_epi16(_mm512_or_si512(low, high), _mm512_set1_epi16(32))
-        // The two sub-block scales of the group, each over 16 lanes.
-        let scales = braid_join(_mm256_set1_epi16(Int16(block.load(fromByteOffset: l.scales, as: Int8.self))),
-                                _mm256_set1_epi16(Int16(block.load(fromByteOffset: l.scales + 1, as: Int8.self))))
-        return _mm512_mullo_epi16(q, scales)
+        let l = layout(group), lowBits = unsignedBytes32(block, l.ql), highBits = unsignedBytes32(block, l.qh)
+        // Zero-extended bytes: a high nibble needs no mask; the 2-bit field moves to bits 4…5 in one shift.
+        let low = nibbles(lowBits, high: l.qlShift == 4)
+        let moved = l.qhShift <= 4 ? _mm512_slli_epi16(highBits, UInt32(4 &- l.qhShift)) : _mm512_srli_epi16(highBits, UInt32(l.qhShift &- 4))
+        let q = _mm512_sub_epi16(_mm512_or_si512(low, _mm512_and_si512(moved, _mm512_set1_epi16(0x30))), _mm512_set1_epi16(32))
+        // The group's two sub-block scales (lanes 2g and 2g + 1), each over 16 lanes.
+        let lanes = braid_join(_mm256_set1_epi16(Int16(2 &* group)), _mm256_set1_epi16(Int16(2 &* group &+ 1)))
+        let all = _mm512_castsi256_si512(unsafeBitCast(scales.subBlockScales, to: __m256i.self))
+        return _mm512_mullo_epi16(q, _mm512_permutexvar_epi16(lanes, all))
     }
     #endif
 }
