@@ -16,4 +16,9 @@ static inline __attribute__((always_inline)) __m256i braid_fold(__m512i v) {
     return _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1));
 }
 
+/// The 16 float lanes of `v` folded to 8: lane i + lane i + 8.
+static inline __attribute__((always_inline)) __m256 braid_fold_ps(__m512 v) {
+    return _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
+}
+
 #endif

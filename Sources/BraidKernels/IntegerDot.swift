@@ -143,6 +143,21 @@ enum IntegerDot {
 
     @inline(__always)
     private static func folded(_ sums: IntegerSums) -> __m256i { braid_fold(sums) }
+
+    /// A row's Float accumulator for formats of one group per block: all 16 lanes of each
+    /// block's integer sum, converted and scaled without folding, folded once at the end.
+    typealias WideTotals = __m512
+
+    @inline(__always)
+    private static var noWideTotals: WideTotals { _mm512_setzero_ps() }
+
+    @inline(__always)
+    private static func wideTotal(_ sums: IntegerSums, scale: Float, into acc: WideTotals) -> WideTotals {
+        _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), _mm512_set1_ps(scale), acc)
+    }
+
+    @inline(__always)
+    private static func foldedWide(_ totals: WideTotals) -> __m256 { braid_fold_ps(totals) }
     #else
     /// One row's two Int32 accumulators: the products of a group's first and second 16 values.
     typealias IntegerSums = (low: __m256i, high: __m256i)
@@ -169,6 +184,20 @@ enum IntegerDot {
 
     @inline(__always)
     private static func folded(_ sums: IntegerSums) -> __m256i { _mm256_add_epi32(sums.low, sums.high) }
+
+    /// A row's Float accumulator for formats of one group per block (the same as the others here).
+    typealias WideTotals = __m256
+
+    @inline(__always)
+    private static var noWideTotals: WideTotals { _mm256_setzero_ps() }
+
+    @inline(__always)
+    private static func wideTotal(_ sums: IntegerSums, scale: Float, into acc: WideTotals) -> WideTotals {
+        _mm256_fmadd_ps(_mm256_cvtepi32_ps(folded(sums)), _mm256_set1_ps(scale), acc)
+    }
+
+    @inline(__always)
+    private static func foldedWide(_ totals: WideTotals) -> __m256 { totals }
     #endif
 
     /// An integer sum converted and added to a block's Float partial (the block's first sum
@@ -202,6 +231,7 @@ enum IntegerDot {
                                                           activations a: QuantizedRows, firstRow: Int) -> SIMD8<Float> {
         let rowCount = R.count  // a constant in each specialization: the branches below fold away
         var a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0
+        var w0 = noWideTotals, w1 = w0, w2 = w0, w3 = w0, w4 = w0, w5 = w0, w6 = w0, w7 = w0
         var offsets = SIMD8<Float>()
         let groupStride = a.paddedRows &* QuantizedActivations.groupSize &* 2  // bytes from a group's rows to the next group's
         for b in 0..<blocks {
@@ -229,7 +259,7 @@ enum IntegerDot {
                     // multiply-add for all of them; lanes past rowCount are never read.
                     offsets += weightScales.offsets[g] * UnsafeRawPointer(a.sums + index).loadUnaligned(as: SIMD8<Float>.self)
                 }
-                if closesIntegerSum(F.self, g) {
+                if F.groupsPerBlock > 1 && closesIntegerSum(F.self, g) {
                     let opening = g < F.groupsPerIntegerSum
                     p0 = convert(i0, into: p0, first: opening)
                     if rowCount > 1 { p1 = convert(i1, into: p1, first: opening) }
@@ -242,6 +272,16 @@ enum IntegerDot {
                 }
             }
             let xScales = a.scales + first
+            if F.groupsPerBlock == 1 {
+                @inline(__always) func wide(_ sums: IntegerSums, _ r: Int, _ acc: WideTotals) -> WideTotals {
+                    wideTotal(sums, scale: weightScales.scale * xScales[r], into: acc)
+                }
+                w0 = wide(i0, 0, w0)
+                if rowCount > 1 { w1 = wide(i1, 1, w1) }
+                if rowCount > 2 { w2 = wide(i2, 2, w2); w3 = wide(i3, 3, w3) }
+                if rowCount > 4 { w4 = wide(i4, 4, w4); w5 = wide(i5, 5, w5); w6 = wide(i6, 6, w6); w7 = wide(i7, 7, w7) }
+                continue
+            }
             @inline(__always) func scaled(_ partial: __m256, _ r: Int, _ acc: __m256) -> __m256 {
                 blockTotal(F.self, partial, scale: weightScales.scale * xScales[r], weightScales, a, row: firstRow &+ r, block: b, into: acc)
             }
@@ -249,6 +289,10 @@ enum IntegerDot {
             if rowCount > 1 { a1 = scaled(p1, 1, a1) }
             if rowCount > 2 { a2 = scaled(p2, 2, a2); a3 = scaled(p3, 3, a3) }
             if rowCount > 4 { a4 = scaled(p4, 4, a4); a5 = scaled(p5, 5, a5); a6 = scaled(p6, 6, a6); a7 = scaled(p7, 7, a7) }
+        }
+        if F.groupsPerBlock == 1 {
+            (a0, a1, a2, a3) = (foldedWide(w0), foldedWide(w1), foldedWide(w2), foldedWide(w3))
+            (a4, a5, a6, a7) = (foldedWide(w4), foldedWide(w5), foldedWide(w6), foldedWide(w7))
         }
         // The accumulators' horizontal sums, side by side: a tree of pairwise adds for eight,
         // single sums for fewer (unused accumulators are never summed).
@@ -270,7 +314,7 @@ enum IntegerDot {
     @inline(__always)
     static func dotTwoWeightRowsAVX2<F: IntegerDotFormat>(_: F.Type, weights first: UnsafeRawPointer, _ second: UnsafeRawPointer,
                                                           blocks: Int, activations a: QuantizedRows, row: Int) -> (Float, Float) {
-        var acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps()
+        var acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps(), wide0 = noWideTotals, wide1 = noWideTotals
         var offset0: Float = 0, offset1: Float = 0
         for b in 0..<blocks {
             let blockOffset = b &* F.blockBytes
@@ -290,7 +334,7 @@ enum IntegerDot {
                     offset0 += scales0.offsets[g] * a.sums[index]
                     offset1 += scales1.offsets[g] * a.sums[index]
                 }
-                if closesIntegerSum(F.self, g) {
+                if F.groupsPerBlock > 1 && closesIntegerSum(F.self, g) {
                     let opening = g < F.groupsPerIntegerSum
                     p0 = convert(i0, into: p0, first: opening)
                     p1 = convert(i1, into: p1, first: opening)
@@ -298,9 +342,15 @@ enum IntegerDot {
                 }
             }
             let xScale = a.scales[a.index(group: b &* F.groupsPerBlock, row: row)]
+            if F.groupsPerBlock == 1 {
+                wide0 = wideTotal(i0, scale: scales0.scale * xScale, into: wide0)
+                wide1 = wideTotal(i1, scale: scales1.scale * xScale, into: wide1)
+                continue
+            }
             acc0 = blockTotal(F.self, p0, scale: scales0.scale * xScale, scales0, a, row: row, block: b, into: acc0)
             acc1 = blockTotal(F.self, p1, scale: scales1.scale * xScale, scales1, a, row: row, block: b, into: acc1)
         }
+        if F.groupsPerBlock == 1 { (acc0, acc1) = (foldedWide(wide0), foldedWide(wide1)) }
         return (horizontalSum(acc0) + offset0, horizontalSum(acc1) + offset1)
     }
     #endif
