@@ -6,8 +6,11 @@
 //
 // with the integer dot exact in Int32 and summed over as many of the block's groups as cannot
 // overflow (`groupsPerIntegerSum`) before one conversion to Float. Per group and row that leaves
-// one 512-bit vpdpwssd (AVX-512 VNNI builds) or two vpmaddwd and two adds; groups are unpacked once
-// and used for every row, so a batch of rows costs one pass over the weights plus that per row.
+// one 512-bit vpdpwssd (AVX-512 VNNI builds), one 512-bit vpmaddwd and add (AVX-512), or two
+// 256-bit ones (AVX2); groups are unpacked once and used for every row, so a batch of rows costs
+// one pass over the weights plus that per row. The offset term goes into the same accumulators:
+// per group for formats of one group per block, per block and row for Q4_K/Q5_K (from the
+// activations' row-major group sums).
 import BraidCPU
 #if canImport(BraidAVX2)
 import _Builtin_intrinsics.intel
