@@ -3,7 +3,9 @@
 // scales that are integers (Q4_K/Q5_K's 6-bit ones, Q6_K's int8 ones) are folded into q, which
 // stays well inside Int16 (|q| ≤ 31·63 and 32·128), so the kernels sum a whole block's groups
 // before they apply its one Float scale. Layouts as in Dequantize.swift (ggml-common.h); every
-// format has a portable and an AVX2 unpacker, and the tests check both against dequantization.
+// format has a portable and an AVX2 unpacker, and an AVX-512 one that fills one register per group
+// (Q5_0 and Q5_1 join their two AVX2 halves); the tests check each build's kernels against
+// dequantization.
 #if canImport(BraidAVX2)
 import _Builtin_intrinsics.intel
 #endif
