@@ -35,8 +35,8 @@ final class QuantizedActivations: @unchecked Sendable {  // written before, read
     let scales: UnsafeMutablePointer<Float>
     /// Exact sums of each group's Float values, laid out as `scales`.
     let sums: UnsafeMutablePointer<Float>
-    /// The same sums row by row — group g of row r at `r·columns/32 + g` — so that a kernel finds
-    /// the eight group sums of one row in a K block side by side.
+    /// The same sums row by row — group g of row r at `r·columns/32 + g`, for all `paddedRows` —
+    /// so that a kernel finds the eight group sums of one row in a K block side by side.
     let rowSums: UnsafeMutablePointer<Float>
     /// Extra readable entries after `scales` and `sums`, so a kernel may load 8 rows' worth at once.
     static let rowPadding = 8
@@ -56,7 +56,8 @@ final class QuantizedActivations: @unchecked Sendable {  // written before, read
         sums = .allocate(capacity: count / Self.groupSize + Self.rowPadding)
         scales.initialize(repeating: 0, count: count / Self.groupSize + Self.rowPadding)
         sums.initialize(repeating: 0, count: count / Self.groupSize + Self.rowPadding)
-        rowSums = .allocate(capacity: rows * groups)
+        rowSums = .allocate(capacity: paddedRows * groups)
+        rowSums.initialize(repeating: 0, count: paddedRows * groups)  // the padding rows' sums stay zero
         for row in 0..<rows {
             for span in stride(from: 0, to: groups, by: groupsPerScale) {
                 let start = x + row * columns + span * Self.groupSize
