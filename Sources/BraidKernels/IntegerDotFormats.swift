@@ -342,17 +342,18 @@ enum Q6_KFormat: IntegerDotFormat {
         #endif
         return WeightScales(scale: Blocks.half(block, 208), subBlockScales: scales)
     }
-    /// Where group `group` lives: low-bits offset, nibble shift, high-bits offset and shift, scales offset.
-    @inline(__always) private static func layout(_ group: Int) -> (ql: Int, qlShift: Int, qh: Int, qhShift: Int, scales: Int) {
+    /// Where group `group` lives: low-bits offset, nibble shift, high-bits offset and shift (its
+    /// sub-block scales are 2·group and 2·group + 1 of the 16 at byte 192).
+    @inline(__always) private static func layout(_ group: Int) -> (ql: Int, qlShift: Int, qh: Int, qhShift: Int) {
         let half128 = group >> 2, k = group & 3
-        return (64 * half128 + 32 * (k & 1), 4 * (k >> 1), 128 + 32 * half128, 2 * k, 192 + 8 * half128 + 2 * k)
+        return (64 * half128 + 32 * (k & 1), 4 * (k >> 1), 128 + 32 * half128, 2 * k)
     }
     @inline(__always) static func values(_ block: UnsafeRawPointer, group: Int, scales: WeightScales, into q: UnsafeMutablePointer<Int16>) {
         let l = layout(group)
         for i in 0..<32 {
             let low = (Blocks.byte(block, l.ql + i) >> UInt8(l.qlShift)) & 0x0F
             let high = ((Blocks.byte(block, l.qh + i) >> UInt8(l.qhShift)) & 3) << 4
-            q[i] = (Int16(low | high) - 32) * Int16(block.load(fromByteOffset: l.scales + i / 16, as: Int8.self))
+            q[i] = (Int16(low | high) - 32) * scales.subBlockScales[2 * group + i / 16]
         }
     }
     #if canImport(BraidAVX2)
@@ -363,7 +364,7 @@ enum Q6_KFormat: IntegerDotFormat {
             let low = _mm_and_si128(_mm_srli_epi16(load128(block, l.ql + 16 * i), Int32(l.qlShift)), mask4)
             let high = _mm_slli_epi16(_mm_and_si128(_mm_srli_epi16(load128(block, l.qh + 16 * i), Int32(l.qhShift)), mask2), 4)
             let q = _mm256_cvtepi8_epi16(_mm_sub_epi8(_mm_or_si128(low, high), thirtyTwo))
-            return _mm256_mullo_epi16(q, _mm256_set1_epi16(Int16(block.load(fromByteOffset: l.scales + i, as: Int8.self))))
+            return _mm256_mullo_epi16(q, _mm256_set1_epi16(scales.subBlockScales[2 &* group &+ i]))
         }
         return (part(0), part(1))
     }
