@@ -6,11 +6,13 @@
 //
 // with the integer dot exact in Int32 and summed over as many of the block's groups as cannot
 // overflow (`groupsPerIntegerSum`) before one conversion to Float. Per group and row that leaves
-// one 512-bit vpdpwssd (AVX-512 VNNI builds), one 512-bit vpmaddwd and add (AVX-512), or two
-// 256-bit ones (AVX2); groups are unpacked once and used for every row, so a batch of rows costs
-// one pass over the weights plus that per row. The offset term goes into the same accumulators:
-// per group for formats of one group per block, per block and row for Q4_K/Q5_K (from the
-// activations' row-major group sums).
+// one 512-bit vpdpwssd (AVX-512 VNNI builds; a vpmaddwd for the first group of a sum), one
+// 512-bit vpmaddwd and add (AVX-512), or two 256-bit ones (AVX2); groups are unpacked once and
+// used for every row, so a batch of rows costs one pass over the weights plus that per row.
+// Formats of one group per block scale each block's sum by the weight scale only, and a whole
+// activation span's total by its activation scale once. The offset term goes into the same
+// accumulators: per group for formats of one group per block, per block and row for Q4_K/Q5_K
+// (from the activations' row-major group sums).
 import BraidCPU
 #if canImport(BraidAVX2)
 import _Builtin_intrinsics.intel
@@ -79,7 +81,7 @@ enum IntegerDot {
                                                  activations a: QuantizedRows, firstRow: Int, rowCount: Int) -> SIMD8<Float> {
         withUnsafeTemporaryAllocation(of: Int16.self, capacity: QuantizedActivations.groupSize) { buffer in
             let q = buffer.baseAddress!
-            var totals = SIMD8<Float>(), offsets = SIMD8<Float>()
+            var totals = SIMD8<Float>(), offsets = SIMD8<Float>(), spanTotals = SIMD8<Float>()
             for b in 0..<blocks {
                 let block = weights + b * F.blockBytes
                 let weightScales = F.blockScales(block)
@@ -102,6 +104,15 @@ enum IntegerDot {
                         for r in 0..<rowCount { partials[r] += Float(integers[r]) }
                         integers = SIMD8()
                     }
+                }
+                if F.groupsPerBlock == 1 {
+                    // One group per block: the weight scale per block, the activation scale per span.
+                    for r in 0..<rowCount { spanTotals[r] += partials[r] * weightScales.scale }
+                    if (b + 1) % a.groupsPerScale == 0 {
+                        for r in 0..<rowCount { totals[r] += spanTotals[r] * a.scales[first + r] }
+                        spanTotals = SIMD8()
+                    }
+                    continue
                 }
                 for r in 0..<rowCount { totals[r] += partials[r] * (weightScales.scale * a.scales[first + r]) }
             }
@@ -133,8 +144,13 @@ enum IntegerDot {
     @inline(__always)
     private static var noSums: IntegerSums { _mm512_setzero_si512() }
 
-    /// One group's integer dot (`x`: the group's 32 activations) added to `sums`: one vpdpwssd
-    /// (VNNI builds) or a vpmaddwd and an add.
+    /// One group's integer dot (`x`: the group's 32 activations), opening a sum: one vpmaddwd.
+    @inline(__always)
+    private static func product(_ w: GroupWeights, _ x: UnsafeRawPointer) -> IntegerSums {
+        _mm512_madd_epi16(w, _mm512_loadu_si512(x))
+    }
+
+    /// One group's integer dot added to `sums`: one vpdpwssd (VNNI builds) or a vpmaddwd and an add.
     @inline(__always)
     private static func accumulate(_ w: GroupWeights, _ x: UnsafeRawPointer, into sums: IntegerSums) -> IntegerSums {
         #if canImport(BraidVNNI)
@@ -160,6 +176,11 @@ enum IntegerDot {
     }
 
     @inline(__always)
+    private static func scaledWide(_ totals: WideTotals, scale: Float, into acc: WideTotals) -> WideTotals {
+        _mm512_fmadd_ps(totals, _mm512_set1_ps(scale), acc)
+    }
+
+    @inline(__always)
     private static func foldedWide(_ totals: WideTotals) -> __m256 { braid_fold_ps(totals) }
     #else
     /// One row's two Int32 accumulators: the products of a group's first and second 16 values.
@@ -176,8 +197,15 @@ enum IntegerDot {
     @inline(__always)
     private static var noSums: IntegerSums { (_mm256_setzero_si256(), _mm256_setzero_si256()) }
 
-    /// One group's integer dot (`x`: the group's 32 activations) added to `sums`: a vpmaddwd and
-    /// an add per half.
+    /// One group's integer dot (`x`: the group's 32 activations), opening a sum: a vpmaddwd per half.
+    @inline(__always)
+    private static func product(_ w: GroupWeights, _ x: UnsafeRawPointer) -> IntegerSums {
+        let x0 = _mm256_loadu_si256(x.assumingMemoryBound(to: __m256i.self))
+        let x1 = _mm256_loadu_si256((x + 32).assumingMemoryBound(to: __m256i.self))
+        return (_mm256_madd_epi16(w.0, x0), _mm256_madd_epi16(w.1, x1))
+    }
+
+    /// One group's integer dot added to `sums`: a vpmaddwd and an add per half.
     @inline(__always)
     private static func accumulate(_ w: GroupWeights, _ x: UnsafeRawPointer, into sums: IntegerSums) -> IntegerSums {
         let x0 = _mm256_loadu_si256(x.assumingMemoryBound(to: __m256i.self))
@@ -200,8 +228,19 @@ enum IntegerDot {
     }
 
     @inline(__always)
+    private static func scaledWide(_ totals: WideTotals, scale: Float, into acc: WideTotals) -> WideTotals {
+        _mm256_fmadd_ps(totals, _mm256_set1_ps(scale), acc)
+    }
+
+    @inline(__always)
     private static func foldedWide(_ totals: WideTotals) -> __m256 { totals }
     #endif
+
+    /// One group's integer dot, opening an integer sum (`opening`) or added to `sums`.
+    @inline(__always)
+    private static func accumulate(_ w: GroupWeights, _ x: UnsafeRawPointer, into sums: IntegerSums, opening: Bool) -> IntegerSums {
+        opening ? product(w, x) : accumulate(w, x, into: sums)
+    }
 
     /// An integer sum converted and added to a block's Float partial (the block's first sum
     /// starts it): the same operations in every kernel, so that a row gives the same bits
@@ -234,7 +273,10 @@ enum IntegerDot {
                                                           activations a: QuantizedRows, firstRow: Int) -> SIMD8<Float> {
         let rowCount = R.count  // a constant in each specialization: the branches below fold away
         var a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0
+        // Formats of one group per block: each row's total (w) and its current span's (s).
         var w0 = noWideTotals, w1 = w0, w2 = w0, w3 = w0, w4 = w0, w5 = w0, w6 = w0, w7 = w0
+        var s0 = noWideTotals, s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0, s6 = s0, s7 = s0
+        var spanLeft = a.groupsPerScale  // blocks left in the span (formats of one group per block)
         var offsets = SIMD8<Float>()
         let groupStride = a.paddedRows &* QuantizedActivations.groupSize &* 2  // bytes from a group's rows to the next group's
         for b in 0..<blocks {
@@ -250,12 +292,15 @@ enum IntegerDot {
                 let index = first &+ g &* a.paddedRows
                 let x = blockActivations + g &* groupStride
                 let w = groupWeights(F.self, block, group: g, scales: weightScales)
-                i0 = accumulate(w, x, into: i0)
-                if rowCount > 1 { i1 = accumulate(w, x + 64, into: i1) }
-                if rowCount > 2 { i2 = accumulate(w, x + 128, into: i2); i3 = accumulate(w, x + 192, into: i3) }
+                let opensSum = g % F.groupsPerIntegerSum == 0
+                i0 = accumulate(w, x, into: i0, opening: opensSum)
+                if rowCount > 1 { i1 = accumulate(w, x + 64, into: i1, opening: opensSum) }
+                if rowCount > 2 {
+                    i2 = accumulate(w, x + 128, into: i2, opening: opensSum); i3 = accumulate(w, x + 192, into: i3, opening: opensSum)
+                }
                 if rowCount > 4 {
-                    i4 = accumulate(w, x + 256, into: i4); i5 = accumulate(w, x + 320, into: i5)
-                    i6 = accumulate(w, x + 384, into: i6); i7 = accumulate(w, x + 448, into: i7)
+                    i4 = accumulate(w, x + 256, into: i4, opening: opensSum); i5 = accumulate(w, x + 320, into: i5, opening: opensSum)
+                    i6 = accumulate(w, x + 384, into: i6, opening: opensSum); i7 = accumulate(w, x + 448, into: i7, opening: opensSum)
                 }
                 if F.hasOffset && F.groupsPerBlock == 1 {
                     // The group sums of eight rows side by side (padded past the last row): one
@@ -263,7 +308,7 @@ enum IntegerDot {
                     offsets += weightScales.offsets[g] * UnsafeRawPointer(a.sums + index).loadUnaligned(as: SIMD8<Float>.self)
                 }
                 if F.groupsPerBlock > 1 && closesIntegerSum(F.self, g) {
-                    let opening = g < F.groupsPerIntegerSum
+                    let opening = g < F.groupsPerIntegerSum  // the block's first sum starts its partial
                     p0 = convert(i0, into: p0, first: opening)
                     if rowCount > 1 { p1 = convert(i1, into: p1, first: opening) }
                     if rowCount > 2 { p2 = convert(i2, into: p2, first: opening); p3 = convert(i3, into: p3, first: opening) }
@@ -271,18 +316,33 @@ enum IntegerDot {
                         p4 = convert(i4, into: p4, first: opening); p5 = convert(i5, into: p5, first: opening)
                         p6 = convert(i6, into: p6, first: opening); p7 = convert(i7, into: p7, first: opening)
                     }
-                    (i0, i1, i2, i3, i4, i5, i6, i7) = (zero, zero, zero, zero, zero, zero, zero, zero)
                 }
             }
             let xScales = a.scales + first
             if F.groupsPerBlock == 1 {
-                @inline(__always) func wide(_ sums: IntegerSums, _ r: Int, _ acc: WideTotals) -> WideTotals {
-                    wideTotal(sums, scale: weightScales.scale * xScales[r], into: acc)
+                // The block's sums times its weight scale into the span's totals; at the span's
+                // end, those times each row's activation scale into the rows' totals.
+                let scale = weightScales.scale
+                s0 = wideTotal(i0, scale: scale, into: s0)
+                if rowCount > 1 { s1 = wideTotal(i1, scale: scale, into: s1) }
+                if rowCount > 2 { s2 = wideTotal(i2, scale: scale, into: s2); s3 = wideTotal(i3, scale: scale, into: s3) }
+                if rowCount > 4 {
+                    s4 = wideTotal(i4, scale: scale, into: s4); s5 = wideTotal(i5, scale: scale, into: s5)
+                    s6 = wideTotal(i6, scale: scale, into: s6); s7 = wideTotal(i7, scale: scale, into: s7)
                 }
-                w0 = wide(i0, 0, w0)
-                if rowCount > 1 { w1 = wide(i1, 1, w1) }
-                if rowCount > 2 { w2 = wide(i2, 2, w2); w3 = wide(i3, 3, w3) }
-                if rowCount > 4 { w4 = wide(i4, 4, w4); w5 = wide(i5, 5, w5); w6 = wide(i6, 6, w6); w7 = wide(i7, 7, w7) }
+                spanLeft &-= 1
+                if spanLeft == 0 {
+                    spanLeft = a.groupsPerScale
+                    w0 = scaledWide(s0, scale: xScales[0], into: w0)
+                    if rowCount > 1 { w1 = scaledWide(s1, scale: xScales[1], into: w1) }
+                    if rowCount > 2 { w2 = scaledWide(s2, scale: xScales[2], into: w2); w3 = scaledWide(s3, scale: xScales[3], into: w3) }
+                    if rowCount > 4 {
+                        w4 = scaledWide(s4, scale: xScales[4], into: w4); w5 = scaledWide(s5, scale: xScales[5], into: w5)
+                        w6 = scaledWide(s6, scale: xScales[6], into: w6); w7 = scaledWide(s7, scale: xScales[7], into: w7)
+                    }
+                    let none = noWideTotals
+                    (s0, s1, s2, s3, s4, s5, s6, s7) = (none, none, none, none, none, none, none, none)
+                }
                 continue
             }
             @inline(__always) func scaled(_ partial: __m256, _ r: Int, _ acc: __m256) -> __m256 {
@@ -318,6 +378,7 @@ enum IntegerDot {
     static func dotTwoWeightRowsAVX2<F: IntegerDotFormat>(_: F.Type, weights first: UnsafeRawPointer, _ second: UnsafeRawPointer,
                                                           blocks: Int, activations a: QuantizedRows, row: Int) -> (Float, Float) {
         var acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps(), wide0 = noWideTotals, wide1 = noWideTotals
+        var span0 = noWideTotals, span1 = noWideTotals, spanLeft = a.groupsPerScale  // as in `dotAVX2`
         var offset0: Float = 0, offset1: Float = 0
         for b in 0..<blocks {
             let blockOffset = b &* F.blockBytes
@@ -331,23 +392,30 @@ enum IntegerDot {
             forEachGroup(F.groupsPerBlock) { g in
                 let index = a.index(group: b &* F.groupsPerBlock &+ g, row: row)
                 let x = UnsafeRawPointer(a.values + index &* QuantizedActivations.groupSize)
-                i0 = accumulate(groupWeights(F.self, block0, group: g, scales: scales0), x, into: i0)
-                i1 = accumulate(groupWeights(F.self, block1, group: g, scales: scales1), x, into: i1)
+                let opensSum = g % F.groupsPerIntegerSum == 0
+                i0 = accumulate(groupWeights(F.self, block0, group: g, scales: scales0), x, into: i0, opening: opensSum)
+                i1 = accumulate(groupWeights(F.self, block1, group: g, scales: scales1), x, into: i1, opening: opensSum)
                 if F.hasOffset && F.groupsPerBlock == 1 {
                     offset0 += scales0.offsets[g] * a.sums[index]
                     offset1 += scales1.offsets[g] * a.sums[index]
                 }
                 if F.groupsPerBlock > 1 && closesIntegerSum(F.self, g) {
-                    let opening = g < F.groupsPerIntegerSum
+                    let opening = g < F.groupsPerIntegerSum  // the block's first sum starts its partial
                     p0 = convert(i0, into: p0, first: opening)
                     p1 = convert(i1, into: p1, first: opening)
-                    (i0, i1) = (zero, zero)
                 }
             }
             let xScale = a.scales[a.index(group: b &* F.groupsPerBlock, row: row)]
             if F.groupsPerBlock == 1 {
-                wide0 = wideTotal(i0, scale: scales0.scale * xScale, into: wide0)
-                wide1 = wideTotal(i1, scale: scales1.scale * xScale, into: wide1)
+                span0 = wideTotal(i0, scale: scales0.scale, into: span0)
+                span1 = wideTotal(i1, scale: scales1.scale, into: span1)
+                spanLeft &-= 1
+                if spanLeft == 0 {
+                    spanLeft = a.groupsPerScale
+                    wide0 = scaledWide(span0, scale: xScale, into: wide0)
+                    wide1 = scaledWide(span1, scale: xScale, into: wide1)
+                    (span0, span1) = (noWideTotals, noWideTotals)
+                }
                 continue
             }
             acc0 = blockTotal(F.self, p0, scale: scales0.scale * xScale, scales0, a, row: row, block: b, into: acc0)

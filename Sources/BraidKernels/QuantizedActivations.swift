@@ -1,8 +1,10 @@
 // Activations in the form the integer dot kernels read: every group of 32 values of a row is
-// stored as int16, q = round(x / d) with d = max|x| / 32767 over the group's *span* — the 256
-// values of a K-quant block when rows are whole blocks of 256, else the group itself — plus the
-// exact Float sum of the group (for formats whose weights carry an offset, w = scale·q + offset).
-// One scale per 256 lets the kernels sum a K block's eight groups in Int32 before converting.
+// stored as int16, q = round(x / d) with d = max|x| / 32767 over the group's *span* — up to 8
+// consecutive groups, as many as divide the row (the 256 values of a K-quant block when rows are
+// whole blocks of 256; 6 groups for rows of 576, 7 for 896) — plus the exact Float sum of the group
+// (for formats whose weights carry an offset, w = scale·q + offset). One scale per span lets the
+// kernels sum a K block's eight groups in Int32 before converting, and apply a span's activation
+// scale once to the sum of its blocks for formats of one group per block.
 // Storage is group-major — group g of rows 0, 1, 2, … side by side — so a kernel that takes
 // several rows through one weight group finds them at fixed distances from one pointer.
 //
@@ -18,7 +20,7 @@ import _Builtin_intrinsics.intel
 final class QuantizedActivations: @unchecked Sendable {  // written before, read during a parallel loop
     /// Values per group.
     static let groupSize = 32
-    /// Values sharing one scale when a row is whole spans of them (a K-quant block).
+    /// Most values sharing one scale (a K-quant block).
     static let spanSize = 256
     /// Rows held.
     let rows: Int
@@ -27,7 +29,8 @@ final class QuantizedActivations: @unchecked Sendable {  // written before, read
     let paddedRows: Int
     /// Values per row (a multiple of 32).
     let columns: Int
-    /// Groups sharing one scale: 8 when `columns` is a multiple of `spanSize`, else 1.
+    /// Groups sharing one scale: the largest count up to 8 that divides the row's groups (8 when
+    /// `columns` is a multiple of `spanSize`).
     let groupsPerScale: Int
     /// Int16 values, 64-byte aligned: group g of row r at `(g·paddedRows + r)·32`.
     let values: UnsafeMutablePointer<Int16>
@@ -46,7 +49,7 @@ final class QuantizedActivations: @unchecked Sendable {  // written before, read
         precondition(columns % Self.groupSize == 0, "activation rows must be whole groups of 32")
         self.rows = rows
         self.columns = columns
-        groupsPerScale = columns % Self.spanSize == 0 ? Self.spanSize / Self.groupSize : 1
+        groupsPerScale = Self.groupsPerScale(groups: columns / Self.groupSize)
         paddedRows = rows <= 2 ? rows : (rows + 3) / 4 * 4
         let count = paddedRows * columns, groups = columns / Self.groupSize
         let raw = UnsafeMutableRawPointer.allocate(byteCount: count * 2, alignment: 64)
@@ -80,6 +83,11 @@ final class QuantizedActivations: @unchecked Sendable {  // written before, read
         scales.deallocate()
         sums.deallocate()
         rowSums.deallocate()
+    }
+
+    /// The span for rows of `groups` groups: the largest count up to 8 that divides `groups`.
+    static func groupsPerScale(groups: Int) -> Int {
+        (1...(spanSize / groupSize)).last { groups % $0 == 0 } ?? 1
     }
 
     /// The contents as plain pointers, for the kernels' inner loops.

@@ -7,14 +7,16 @@ import Testing
 struct IntegerKernelTests {
     static let quantizedTypes: [TensorType] = [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q5_K, .q6_K]
 
-    @Test("activations: each value within d/2, sums exact, zero groups stay zero, one scale per 256-value span")
+    @Test("activations: each value within d/2, sums exact, zero groups stay zero, one scale per span of up to 8 groups")
     func activationQuantization() {
+        #expect([1, 2, 3, 11, 16, 18, 28, 152].map { QuantizedActivations.groupsPerScale(groups: $0) } == [1, 2, 3, 1, 8, 6, 7, 8])
         var random = TestRandom(state: 11)
-        var x = (0..<96).map { _ in random.float(-3...3) }
+        var x = (0..<352).map { _ in random.float(-3...3) }  // 11 groups: spans of one group
         for i in 32..<64 { x[i] = 0 }
-        x[70] = 1000  // an outlier only widens its own group's step
-        let q = QuantizedActivations(x, rows: 1, columns: 96)
-        for group in 0..<3 {
+        x[70] = 1000  // an outlier only widens its own span's step
+        let q = QuantizedActivations(x, rows: 1, columns: 352)
+        #expect(q.groupsPerScale == 1)
+        for group in 0..<11 {
             let values = x[(32 * group)..<(32 * group + 32)]
             let d = q.scales[group]
             #expect(d == (values.map(abs).max() ?? 0) / 32767)
@@ -25,12 +27,12 @@ struct IntegerKernelTests {
         }
         #expect((32..<64).allSatisfy { q.values[$0] == 0 })
 
-        // Rows of whole 256-value spans: one scale per span, shared by its eight groups.
-        let wide = (0..<512).map { i in i == 300 ? Float(50) : random.float(-3...3) }
-        let spans = QuantizedActivations(wide, rows: 1, columns: 512)
-        #expect(spans.groupsPerScale == 8)
-        for group in 0..<16 {
-            let span = (group / 8 * 256)..<(group / 8 * 256 + 256)
+        // Rows of 18 groups: one scale per span of 6 groups, shared by them.
+        let wide = (0..<576).map { i in i == 300 ? Float(50) : random.float(-3...3) }
+        let spans = QuantizedActivations(wide, rows: 1, columns: 576)
+        #expect(spans.groupsPerScale == 6)
+        for group in 0..<18 {
+            let span = (group / 6 * 192)..<(group / 6 * 192 + 192)
             #expect(spans.scales[group] == (wide[span].map(abs).max() ?? 0) / 32767)
             for i in (32 * group)..<(32 * group + 32) {
                 #expect(abs(Float(spans.values[i]) * spans.scales[group] - wide[i]) <= spans.scales[group] / 2 * 1.001)  // and Float rounding
@@ -42,7 +44,8 @@ struct IntegerKernelTests {
           arguments: quantizedTypes)
     func multiply(type: TensorType) {
         var random = TestRandom(state: 100 + UInt64(type.rawValue))
-        let shapes = [(rows: 1, blocks: 1), (rows: 3, blocks: 1), (rows: 67, blocks: 3)]  // a single block; rows not a multiple of threads
+        // A single block; rows not a multiple of threads; for one-group formats, two spans of 6 blocks.
+        let shapes = [(rows: 1, blocks: 1), (rows: 3, blocks: 1), (rows: 67, blocks: 3), (rows: 5, blocks: 12)]
         for shape in shapes {
             let columns = shape.blocks * type.blockSize
             let bytes = randomBlocks(type, blocks: shape.rows * shape.blocks, random: &random)
@@ -62,8 +65,8 @@ struct IntegerKernelTests {
                     for i in 0..<n {
                         for r in 0..<shape.rows {
                             var expected = 0.0, magnitude = 0.0, bound = 0.0
-                            // One activation scale per span: 256 values when rows are whole spans, else 32.
-                            let span = columns % QuantizedActivations.spanSize == 0 ? QuantizedActivations.spanSize : 32
+                            // One activation scale per span of up to 8 groups (see QuantizedActivations).
+                            let span = 32 * QuantizedActivations.groupsPerScale(groups: columns / 32)
                             for g in 0..<(columns / 32) {
                                 let range = (32 * g)..<(32 * g + 32)
                                 let spanStart = 32 * g / span * span
