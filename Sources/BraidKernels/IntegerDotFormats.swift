@@ -3,9 +3,8 @@
 // scales that are integers (Q4_K/Q5_K's 6-bit ones, Q6_K's int8 ones) are folded into q, which
 // stays well inside Int16 (|q| ≤ 31·63 and 32·128), so the kernels sum a whole block's groups
 // before they apply its one Float scale. Layouts as in Dequantize.swift (ggml-common.h); every
-// format has a portable and an AVX2 unpacker, and an AVX-512 one that fills one register per group
-// (Q5_0 and Q5_1 join their two AVX2 halves); the tests check each build's kernels against
-// dequantization.
+// format has a portable and an AVX2 unpacker, and an AVX-512 one that fills one register per group;
+// the tests check each build's kernels against dequantization.
 #if canImport(BraidAVX2)
 import _Builtin_intrinsics.intel
 #endif
@@ -222,6 +221,13 @@ enum Q5_0Format: IntegerDotFormat {
                 _mm256_sub_epi16(highNibbles16(bytes), _mm256_andnot_si256(bitLanes(bits >> 16), sixteen)))
     }
     #endif
+    #if canImport(BraidAVX512)
+    @inline(__always) static func valuesAVX512(_ block: UnsafeRawPointer, group: Int, scales: WeightScales) -> __m512i {
+        // The fifth bits are the lane mask as they stand: 16 off the lanes whose bit is clear.
+        let nibbles = nibbles32(block, 6), fifthBits = block.loadUnaligned(fromByteOffset: 2, as: UInt32.self)
+        return _mm512_mask_sub_epi16(nibbles, ~fifthBits, nibbles, _mm512_set1_epi16(16))
+    }
+    #endif
 }
 
 /// Q5_1: q = nibble | fifth bit << 4, scale d, offset m.
@@ -239,6 +245,13 @@ enum Q5_1Format: IntegerDotFormat {
         let sixteen = _mm256_set1_epi16(16)
         return (_mm256_or_si256(lowNibbles16(bytes), _mm256_and_si256(bitLanes(bits), sixteen)),
                 _mm256_or_si256(highNibbles16(bytes), _mm256_and_si256(bitLanes(bits >> 16), sixteen)))
+    }
+    #endif
+    #if canImport(BraidAVX512)
+    @inline(__always) static func valuesAVX512(_ block: UnsafeRawPointer, group: Int, scales: WeightScales) -> __m512i {
+        // The fifth bits are the lane mask as they stand: 16 onto the lanes whose bit is set.
+        let nibbles = nibbles32(block, 8), fifthBits = block.loadUnaligned(fromByteOffset: 4, as: UInt32.self)
+        return _mm512_mask_add_epi16(nibbles, fifthBits, nibbles, _mm512_set1_epi16(16))
     }
     #endif
 }
