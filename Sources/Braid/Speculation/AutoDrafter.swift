@@ -1,24 +1,51 @@
 // `auto`: per step, the drafter (or none: plain decoding) with the most tokens per millisecond
-// measured so far. Every option is tried at the start; one that loses is tried again now and then
-// (less often each time it loses again), so a request that changes character — prose, then code
-// copied from the prompt — is noticed, and a losing option costs little. A drafter's catching up
-// on text it missed (a draft model's forward over the prompt, or over what plain decoding wrote
-// meanwhile) is left out of its speed: it is paid once per switch, not per step.
+// measured so far. Plain decoding, then every drafter is asked a few times at the start — a draft
+// model, whose first turn is a forward over the whole text so far, only while no option measured
+// already makes it unlikely to pay (n-grams at 1.4× plain decoding, as on edits that copy the
+// prompt, are more than a draft model of this size gives); then the fastest is kept until
+// another is clearly faster (speeds of single steps are noisy, and a switch to a draft model costs
+// a catch-up forward over the text it missed). A drafter that lost is tried again now and then,
+// for a few steps, so a request that changes character — prose, then code copied from the prompt
+// — is noticed; but only within an exploration budget: the time such retries lose against the
+// chosen option (their slower steps, and a draft model's catch-up on the tokens decoded since its
+// last turn) stays within a few percent of the time so far. Catch-up is left out of an option's
+// speed: it is paid once per switch, not per step.
 
 /// Chooses among drafters, and plain decoding, by measured speed.
 public final class AutoDrafter: Drafter {
     public var name: String { "auto" }
     private let options: [any Drafter]
     /// Per option (the last is plain decoding): running averages of tokens and milliseconds per
-    /// step (drafting and verifying), and steps measured.
-    private var tokens: [RunningAverage], milliseconds: [RunningAverage], trials: [Int]
-    /// Steps until each losing option is tried again, and the current wait.
+    /// step (drafting and verifying), steps measured and times asked to draft.
+    private var tokens: [RunningAverage], milliseconds: [RunningAverage], trials: [Int], asked: [Int]
+    /// Steps until each losing option may be tried again, and the current wait.
     private var retryIn: [Int], retryWait: [Int]
+    /// Per option: the context length when it last drafted, and its catch-up cost per token missed.
+    private var lastSeen: [Int], catchUpPerToken: [RunningAverage]
+    /// The option that drafts unless a retry is under way: the fastest, kept until another is
+    /// clearly faster.
+    private var chosen: Int?
     private var current = 0
-    /// Steps each option gets at the start.
-    static let warmupSteps = 3
+    /// Steps left in the current retry.
+    private var retrySteps = 0
+    /// Time of all steps, and what retries lost against the chosen option, in milliseconds.
+    private var elapsed = 0.0, explorationCost = 0.0
+    /// Times each drafter is asked to draft at the start (enough steps to see past the first
+    /// words of an answer, which are seldom typical of the rest), and plain decoding steps (whose
+    /// speed is a forward's, the same for any text).
+    static let warmupSteps = 10, plainWarmupSteps = 2
+    /// Steps of one retry of a losing option.
+    static let retryLength = 3
     /// Most steps a losing option waits before it is tried again.
     static let longestWait = 32
+    /// How much faster (as a fraction) another option must be to replace the chosen one.
+    static let switchMargin = 0.05
+    /// Speed against plain decoding from which a draft model is not warmed up.
+    static let promisingSpeedup = 1.4
+    /// Share of the time so far that retries of losing options may cost.
+    static let explorationShare = 0.02
+    /// Weight of a step in an option's running speed: about the last ten steps count.
+    static let smoothing = 0.1
     /// Forwards per option chosen, by name ("none": plain decoding).
     public private(set) var choices: [String: Int] = [:]
 
@@ -26,11 +53,14 @@ public final class AutoDrafter: Drafter {
     public init(options: [any Drafter]) {
         self.options = options
         let count = options.count + 1
-        tokens = Array(repeating: RunningAverage(), count: count)
-        milliseconds = Array(repeating: RunningAverage(), count: count)
+        tokens = Array(repeating: RunningAverage(smoothing: Self.smoothing), count: count)
+        milliseconds = Array(repeating: RunningAverage(smoothing: Self.smoothing), count: count)
         trials = Array(repeating: 0, count: count)
+        asked = Array(repeating: 0, count: count)
         retryIn = Array(repeating: 0, count: count)
         retryWait = Array(repeating: 4, count: count)
+        lastSeen = Array(repeating: 0, count: count)
+        catchUpPerToken = Array(repeating: RunningAverage(), count: count)
     }
 
     private var plain: Int { options.count }
@@ -40,16 +70,48 @@ public final class AutoDrafter: Drafter {
         return produced / time
     }
 
+    private var fastest: Int { trials.indices.max { rate($0) < rate($1) } ?? plain }
+
+    /// Whether `option` is still to be warmed up: plain decoding first, then the drafters in
+    /// order, a draft model only while nothing measured reaches `promisingSpeedup` × plain.
+    private func warmsUp(_ option: Int) -> Bool {
+        guard asked[option] < (option == plain ? Self.plainWarmupSteps : Self.warmupSteps) else { return false }
+        guard option != plain else { return true }
+        guard asked[plain] >= Self.plainWarmupSteps else { return false }
+        return !(options[option] is DraftModelDrafter) || trials.indices.allSatisfy { rate($0) < Self.promisingSpeedup * rate(plain) }
+    }
+
+    /// What trying `option` is expected to lose against `chosen`: its catch-up on the text since
+    /// its last turn, and its slower steps.
+    private func retryCost(_ option: Int, chosen: Int, contextLength: Int) -> Double {
+        let catchUp = (catchUpPerToken[option].value ?? 0) * Double(max(0, contextLength - lastSeen[option]))
+        guard let time = milliseconds[option].value, let produced = tokens[option].value, rate(chosen) > 0 else { return catchUp }
+        return catchUp + Double(Self.retryLength) * max(0, time - produced / rate(chosen))
+    }
+
     public func draft(context: [TokenID], maximumDepth: Int) throws -> DraftTree {
-        // Warm-up: every option a few steps, in order; then the fastest, or a due retry.
-        if let untried = trials.indices.first(where: { trials[$0] < Self.warmupSteps }) {
-            current = untried
+        // Warm-up: every option asked a few times, in order; then a retry under way, the chosen
+        // option, or a due retry that the exploration budget can pay for.
+        if let unasked = ([plain] + options.indices).first(where: warmsUp) {
+            current = unasked
+        } else if retrySteps > 0 {
+            retrySteps -= 1
         } else {
-            let best = trials.indices.max { rate($0) < rate($1) } ?? plain
-            current = trials.indices.first { $0 != best && retryIn[$0] <= 0 } ?? best
-            for option in trials.indices where option != best { retryIn[option] -= 1 }
+            if chosen.map({ rate(fastest) > rate($0) * (1 + Self.switchMargin) }) ?? true { chosen = fastest }
+            let chosen = chosen ?? fastest
+            let budget = Self.explorationShare * elapsed - explorationCost
+            current = options.indices.first {
+                $0 != chosen && asked[$0] > 0 && retryIn[$0] <= 0 && retryCost($0, chosen: chosen, contextLength: context.count) <= budget
+            } ?? chosen
+            if current != chosen { retrySteps = Self.retryLength - 1 }
+            for option in options.indices where option != chosen { retryIn[option] -= 1 }
         }
+        asked[current] += 1
+        let missed = context.count - lastSeen[current]
         let tree = current == plain ? DraftTree() : try options[current].draft(context: context, maximumDepth: maximumDepth)
+        if current != plain && missed > 0 && options[current].catchUpMilliseconds > 0 {
+            catchUpPerToken[current].add(options[current].catchUpMilliseconds / Double(missed))
+        }
         choices[tree.isEmpty ? "none" : options[current].name, default: 0] += 1
         return tree
     }
@@ -58,17 +120,21 @@ public final class AutoDrafter: Drafter {
         if current != plain { options[current].observe(verification, tree: tree, context: context) }
         // A drafter that proposed nothing made this a plain step.
         let option = tree.isEmpty ? plain : current
-        tokens[option].add(Double(verification.producedTokens))
         let catchUp = option == plain ? 0 : options[option].catchUpMilliseconds
-        milliseconds[option].add(max(0, verification.draftMilliseconds - catchUp) + verification.forwardMilliseconds)
+        let time = verification.draftMilliseconds + verification.forwardMilliseconds
+        elapsed += time
+        if let chosen, current != chosen, rate(chosen) > 0 {
+            explorationCost += max(0, time - Double(verification.producedTokens) / rate(chosen))
+        }
+        lastSeen[current] = context.count
+        tokens[option].add(Double(verification.producedTokens))
+        milliseconds[option].add(max(0, time - catchUp))
         trials[option] += 1
-        // A retried option that still loses waits twice as long; one that wins is simply chosen.
-        if trials[option] > Self.warmupSteps && retryIn[option] <= 0 {
-            let best = trials.indices.max { rate($0) < rate($1) } ?? plain
-            if best != option {
-                retryWait[option] = min(retryWait[option] * 2, Self.longestWait)
-                retryIn[option] = retryWait[option]
-            }
+        // At the end of a retry, an option that still loses (or drafted nothing) waits twice as
+        // long; one that wins clearly is chosen at the next step.
+        if let chosen, current != chosen, retrySteps == 0, fastest != current {
+            retryWait[current] = min(retryWait[current] * 2, Self.longestWait)
+            retryIn[current] = retryWait[current]
         }
     }
 }

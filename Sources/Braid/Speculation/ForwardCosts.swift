@@ -2,25 +2,26 @@
 // forward by its number of rows, with a straight line through what was seen for sizes not yet seen.
 import Foundation
 
-/// An exponentially weighted running average: the plain mean of the first five measurements (a
-/// prior counts as one), then each new one moves it by a fifth of its difference — so one odd
-/// first measurement does not stand for several steps.
+/// An exponentially weighted running average: the plain mean of the first 1/`smoothing`
+/// measurements (a prior counts as one), then each new one moves it by `smoothing` of its
+/// difference — so one odd first measurement does not stand for several steps.
 struct RunningAverage {
-    /// Weight of a new measurement once five have been seen.
-    static let smoothing = 0.2
+    /// Weight of a new measurement once 1/`smoothing` have been seen.
+    let smoothing: Double
     /// The average; nil before any measurement when there is no prior.
     private(set) var value: Double?
     private var count: Int
 
-    init(prior: Double? = nil) {
+    init(prior: Double? = nil, smoothing: Double = 0.2) {
         value = prior
         count = prior == nil ? 0 : 1
+        self.smoothing = smoothing
     }
 
     /// Adds a measurement.
     mutating func add(_ measurement: Double) {
         count += 1
-        let weight = max(Self.smoothing, 1 / Double(count))
+        let weight = max(smoothing, 1 / Double(count))
         value = value.map { $0 + weight * (measurement - $0) } ?? measurement
     }
 }

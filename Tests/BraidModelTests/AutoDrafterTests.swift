@@ -1,0 +1,68 @@
+// `auto`'s choices, driven by simulated steps: it settles on the fastest option, and what its
+// retries of slower ones cost stays within its warm-up and exploration budget.
+@testable import Braid
+import Testing
+
+@Suite("Auto drafter")
+struct AutoDrafterTests {
+    /// A drafter whose every step produces `tokens` tokens in `milliseconds` (simulated), after
+    /// a catch-up of `catchUpPerToken` ms per token decoded while it was not drafting. It drafts
+    /// 4 tokens of its own `id`, so that a step tells which drafter made it.
+    final class SimulatedDrafter: Drafter {
+        let name: String, id: TokenID
+        let tokens: Int, milliseconds: Double, catchUpPerToken: Double
+        private var seen = 0
+        private(set) var catchUpMilliseconds = 0.0
+
+        init(name: String, id: TokenID, tokens: Int, milliseconds: Double, catchUpPerToken: Double = 0) {
+            (self.name, self.id, self.tokens, self.milliseconds, self.catchUpPerToken) = (name, id, tokens, milliseconds, catchUpPerToken)
+        }
+
+        func draft(context: [TokenID], maximumDepth: Int) throws -> DraftTree {
+            catchUpMilliseconds = Double(context.count - seen) * catchUpPerToken
+            seen = context.count
+            return DraftTree(chain: Array(repeating: id, count: 4))
+        }
+
+        func observe(_ verification: Verification, tree: DraftTree, context: [TokenID]) { seen = context.count }
+    }
+
+    /// Runs `auto` over `options` until `length` tokens are produced, plain steps taking 60 ms for
+    /// one token; returns the simulated time and the steps per option name.
+    static func simulate(_ options: [SimulatedDrafter], length: Int = 2000) throws -> (milliseconds: Double, steps: [String: Int]) {
+        let auto = AutoDrafter(options: options)
+        var context = [TokenID](repeating: 1, count: 50), time = 0.0
+        while context.count < 50 + length {
+            let tree = try auto.draft(context: context, maximumDepth: 16)
+            let drafter = options.first { $0.id == tree.tokens.first }
+            let produced = drafter?.tokens ?? 1
+            var verification = Verification(acceptedNodes: Array(0..<(produced - 1)), acceptedTokens: Array(repeating: 7, count: produced - 1),
+                                            next: 7, targetChoices: [])
+            verification.draftMilliseconds = drafter?.catchUpMilliseconds ?? 0
+            verification.forwardMilliseconds = drafter?.milliseconds ?? 60
+            time += verification.draftMilliseconds + verification.forwardMilliseconds
+            context += Array(repeating: 7, count: produced)
+            auto.observe(verification, tree: tree, context: context)
+        }
+        return (time, auto.choices)
+    }
+
+    @Test("settles on a drafter that beats plain decoding")
+    func choosesTheFastest() throws {
+        let fast = SimulatedDrafter(name: "fast", id: 10, tokens: 3, milliseconds: 100, catchUpPerToken: 5)  // 30 tokens/s against 16.7
+        let slow = SimulatedDrafter(name: "slow", id: 11, tokens: 2, milliseconds: 150)                      // 13.3 tokens/s
+        let (time, steps) = try Self.simulate([fast, slow])
+        #expect(steps["fast", default: 0] > 9 * (steps["slow", default: 0] + steps["none", default: 0]), "\(steps)")
+        #expect(time < 2000 / 3 * 100 * 1.05, "\(time) ms against \(2000 / 3 * 100) ms for the fast drafter alone")
+    }
+
+    @Test("keeps plain decoding when every drafter loses, within a few percent of its time")
+    func keepsPlainDecoding() throws {
+        let costly = SimulatedDrafter(name: "costly", id: 10, tokens: 2, milliseconds: 130, catchUpPerToken: 5)  // 15.4 tokens/s
+        let slow = SimulatedDrafter(name: "slow", id: 11, tokens: 1, milliseconds: 90)                            // 11.1 tokens/s
+        let (time, steps) = try Self.simulate([costly, slow])
+        let plainTime = 2000 * 60.0
+        #expect(steps["none", default: 0] > 9 * (steps["costly", default: 0] + steps["slow", default: 0]), "\(steps)")
+        #expect(time < plainTime * 1.05, "\(time) ms against \(plainTime) ms for plain decoding")
+    }
+}
