@@ -56,6 +56,13 @@ public struct WeightMatrix: @unchecked Sendable {
         Self.multiply([self], into: [y], input: x, count: n, pool: pool, path: path, rowExact: rowExact)
     }
 
+    /// The rows the small-batch integer kernels compute for `rows` activation rows: from 3 on,
+    /// rounded up to a multiple of 4 (they take 3 rows as 4 and 5–7 as 8), so a forward of any
+    /// count up to it costs about the same.
+    public static func kernelRows(_ rows: Int) -> Int {
+        rows <= 2 ? rows : (rows + 3) / 4 * 4
+    }
+
     /// Several products of one input, `outputs[m] = x · matrices[m]ᵀ`, in one parallel loop: the
     /// activations are quantized once and the threads meet once (for q/k/v, gate/up).
     public static func multiply(_ matrices: [WeightMatrix], into outputs: [UnsafeMutablePointer<Float>], input x: UnsafePointer<Float>,

@@ -1,15 +1,31 @@
 // `auto`: per step, the drafter (or none: plain decoding) with the most tokens per millisecond
 // measured so far. Plain decoding, then every drafter is asked a few times at the start — a draft
 // model, whose first turn is a forward over the whole text so far, only while no option measured
-// already makes it unlikely to pay (n-grams at 1.4× plain decoding, as on edits that copy the
-// prompt, are more than a draft model of this size gives); then the fastest is kept until
-// another is clearly faster (speeds of single steps are noisy, and a switch to a draft model costs
-// a catch-up forward over the text it missed). A drafter that lost is tried again now and then,
-// for a few steps, so a request that changes character — prose, then code copied from the prompt
-// — is noticed; but only within an exploration budget: the time such retries lose against the
-// chosen option (their slower steps, and a draft model's catch-up on the tokens decoded since its
-// last turn) stays within a few percent of the time so far. Catch-up is left out of an option's
-// speed: it is paid once per switch, not per step.
+// already makes it unlikely to pay (n-grams at 1.25× plain decoding, as on edits that copy the
+// prompt, leave little for a draft model that gives about 1.3× at best here and first costs
+// about a second). Then two kinds of option share the steps:
+//
+//   - the *chosen* option: the fastest of plain decoding and the drafters that cost something to
+//     ask (a draft model), kept until another is clearly faster (speeds of single steps are
+//     noisy, and a switch to a draft model costs a catch-up forward over the text it missed);
+//   - *lookups* (n-grams), asked at every step because asking costs nothing: their draft is used
+//     whenever the speed they expect of it (from their acceptance after matches of its length)
+//     beats the chosen option's, counting the chosen draft model's catch-up on the tokens they
+//     produce. A draft not used is still checked against what the step produced, so lookups
+//     keep learning and are never retried. An edit that copies the prompt in places thus takes
+//     n-grams where the text repeats and the draft model (or plain decoding) between them.
+//
+//   step:  lookup finds a match and pays?  ── yes → its draft
+//                   │ no
+//          a retry due within the budget?  ── yes → the losing option, for a few steps
+//                   │ no
+//          the chosen option
+//
+// A losing option that is not a lookup is tried again now and then, so a request that changes character is noticed;
+// but only within an exploration budget: the time such retries lose against the chosen option
+// (their slower steps, and a draft model's catch-up on the tokens decoded since its last turn)
+// stays within a few percent of the time so far. Catch-up is left out of an option's speed: it is
+// paid once per switch, not per step.
 
 /// Chooses among drafters, and plain decoding, by measured speed.
 public final class AutoDrafter: Drafter {
@@ -22,12 +38,14 @@ public final class AutoDrafter: Drafter {
     private var retryIn: [Int], retryWait: [Int]
     /// Per option: the context length when it last drafted, and its catch-up cost per token missed.
     private var lastSeen: [Int], catchUpPerToken: [RunningAverage]
-    /// The option that drafts unless a retry is under way: the fastest, kept until another is
-    /// clearly faster.
+    /// The option that drafts unless a lookup pays or a retry is under way: the fastest of plain
+    /// decoding and the drafters that are not lookups, kept until another is clearly faster.
     private var chosen: Int?
     private var current = 0
-    /// Steps left in the current retry.
-    private var retrySteps = 0
+    /// Steps left in the current retry, and whether the current step is one.
+    private var retrySteps = 0, exploring = false
+    /// Lookups whose draft this step did not use.
+    private var declined: [Int] = []
     /// Time of all steps, and what retries lost against the chosen option, in milliseconds.
     private var elapsed = 0.0, explorationCost = 0.0
     /// Times each drafter is asked to draft at the start (enough steps to see past the first
@@ -41,7 +59,7 @@ public final class AutoDrafter: Drafter {
     /// How much faster (as a fraction) another option must be to replace the chosen one.
     static let switchMargin = 0.05
     /// Speed against plain decoding from which a draft model is not warmed up.
-    static let promisingSpeedup = 1.4
+    static let promisingSpeedup = 1.25
     /// Share of the time so far that retries of losing options may cost.
     static let explorationShare = 0.02
     /// Weight of a step in an option's running speed: about the last ten steps count.
@@ -70,7 +88,23 @@ public final class AutoDrafter: Drafter {
         return produced / time
     }
 
-    private var fastest: Int { trials.indices.max { rate($0) < rate($1) } ?? plain }
+    /// The fastest of plain decoding and the drafters that are not lookups.
+    private var fastest: Int { ([plain] + options.indices.filter { !options[$0].isLookup }).max { rate($0) < rate($1) } ?? plain }
+
+    /// Whether lookup `option`'s draft beats `chosen`: the speed it expects of the draft (or,
+    /// without an expectation, its measured speed on the steps it drafted; yes before any),
+    /// counting the catch-up `chosen` will then need on the tokens it produces.
+    private func lookupPays(_ option: Int, over chosen: Int) -> Bool {
+        let expected = options[option].expectedTokensPerMillisecond ?? (trials[option] > 0 ? rate(option) : .infinity)
+        guard expected > 0 else { return false }
+        let catchUp = chosen == plain ? 0 : catchUpPerToken[chosen].value ?? 0
+        return 1 / (1 / expected + catchUp) > rate(chosen)
+    }
+
+    /// Whether `option` beats `chosen` clearly.
+    private func wins(_ option: Int, over chosen: Int) -> Bool {
+        rate(option) > rate(chosen) * (1 + Self.switchMargin)
+    }
 
     /// Whether `option` is still to be warmed up: plain decoding first, then the drafters in
     /// order, a draft model only while nothing measured reaches `promisingSpeedup` × plain.
@@ -90,25 +124,42 @@ public final class AutoDrafter: Drafter {
     }
 
     public func draft(context: [TokenID], maximumDepth: Int) throws -> DraftTree {
-        // Warm-up: every option asked a few times, in order; then a retry under way, the chosen
-        // option, or a due retry that the exploration budget can pay for.
+        // Warm-up: every option asked a few times, in order; then a retry under way; then a
+        // lookup's draft where one pays, a due retry that the exploration budget can pay for, or
+        // the chosen option.
+        var found: DraftTree?
+        declined = []
         if let unasked = ([plain] + options.indices).first(where: warmsUp) {
             current = unasked
         } else if retrySteps > 0 {
             retrySteps -= 1
         } else {
-            if chosen.map({ rate(fastest) > rate($0) * (1 + Self.switchMargin) }) ?? true { chosen = fastest }
+            exploring = false
+            if chosen.map({ wins(fastest, over: $0) }) ?? true { chosen = fastest }
             let chosen = chosen ?? fastest
-            let budget = Self.explorationShare * elapsed - explorationCost
-            current = options.indices.first {
-                $0 != chosen && asked[$0] > 0 && retryIn[$0] <= 0 && retryCost($0, chosen: chosen, contextLength: context.count) <= budget
-            } ?? chosen
-            if current != chosen { retrySteps = Self.retryLength - 1 }
+            for option in options.indices where options[option].isLookup {
+                let tree = try options[option].draft(context: context, maximumDepth: maximumDepth)
+                guard !tree.isEmpty else { continue }
+                if found == nil && lookupPays(option, over: chosen) {
+                    (current, found) = (option, tree)
+                } else {
+                    declined.append(option)
+                }
+            }
+            if found == nil {
+                // Lookups are never retried: they learn from every step, used or not.
+                let budget = Self.explorationShare * elapsed - explorationCost
+                current = options.indices.first {
+                    $0 != chosen && !options[$0].isLookup && asked[$0] > 0 && retryIn[$0] <= 0
+                        && retryCost($0, chosen: chosen, contextLength: context.count) <= budget
+                } ?? chosen
+                if current != chosen { (retrySteps, exploring) = (Self.retryLength - 1, true) }
+            }
             for option in options.indices where option != chosen { retryIn[option] -= 1 }
         }
         asked[current] += 1
         let missed = context.count - lastSeen[current]
-        let tree = current == plain ? DraftTree() : try options[current].draft(context: context, maximumDepth: maximumDepth)
+        let tree = try found ?? (current == plain ? DraftTree() : options[current].draft(context: context, maximumDepth: maximumDepth))
         if current != plain && missed > 0 && options[current].catchUpMilliseconds > 0 {
             catchUpPerToken[current].add(options[current].catchUpMilliseconds / Double(missed))
         }
@@ -118,12 +169,13 @@ public final class AutoDrafter: Drafter {
 
     public func observe(_ verification: Verification, tree: DraftTree, context: [TokenID]) {
         if current != plain { options[current].observe(verification, tree: tree, context: context) }
+        for option in declined { options[option].observeUnverified(produced: verification.acceptedTokens + [verification.next]) }
         // A drafter that proposed nothing made this a plain step.
         let option = tree.isEmpty ? plain : current
         let catchUp = option == plain ? 0 : options[option].catchUpMilliseconds
         let time = verification.draftMilliseconds + verification.forwardMilliseconds
         elapsed += time
-        if let chosen, current != chosen, rate(chosen) > 0 {
+        if exploring, let chosen, rate(chosen) > 0 {
             explorationCost += max(0, time - Double(verification.producedTokens) / rate(chosen))
         }
         lastSeen[current] = context.count
@@ -132,7 +184,7 @@ public final class AutoDrafter: Drafter {
         trials[option] += 1
         // At the end of a retry, an option that still loses (or drafted nothing) waits twice as
         // long; one that wins clearly is chosen at the next step.
-        if let chosen, current != chosen, retrySteps == 0, fastest != current {
+        if exploring, let chosen, retrySteps == 0, !wins(current, over: chosen) {
             retryWait[current] = min(retryWait[current] * 2, Self.longestWait)
             retryIn[current] = retryWait[current]
         }

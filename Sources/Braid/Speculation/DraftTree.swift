@@ -62,6 +62,16 @@ public struct DraftTree: Sendable {
         return path.count
     }
 
+    /// How many of `tokens`, from the first, lie along one path from the pending token.
+    public func matchedLength(of tokens: [TokenID]) -> Int {
+        var node = Self.root, length = 0
+        for token in tokens {
+            guard let child = children(of: node).first(where: { self.tokens[$0] == token }) else { break }
+            (node, length) = (child, length + 1)
+        }
+        return length
+    }
+
     /// Nodes whose parent is `node` (`root` for the first level), in order.
     public func children(of node: Int) -> [Int] {
         parents.indices.filter { parents[$0] == node }
@@ -126,8 +136,22 @@ public protocol Drafter: AnyObject {
     /// the prompt, or over tokens decoded while it was not drafting): a cost of switching to this
     /// drafter, not of drafting with it.
     var catchUpMilliseconds: Double { get }
+    /// Whether asking for a draft costs next to nothing and leaves no state behind (a lookup in
+    /// the text, as n-grams are): `auto` may then ask it at every step and use its draft only
+    /// when it finds one.
+    var isLookup: Bool { get }
+    /// Tokens per millisecond the last draft is expected to give by the drafter's own
+    /// measurements, or nil when it has none.
+    var expectedTokensPerMillisecond: Double? { get }
+    /// The tokens a step produced (accepted drafts and the target's own) when the last draft
+    /// was not verified because `auto` used another option: a lookup learns from them what its
+    /// draft would have got.
+    func observeUnverified(produced: [TokenID])
 }
 
 extension Drafter {
     public var catchUpMilliseconds: Double { 0 }
+    public var isLookup: Bool { false }
+    public var expectedTokensPerMillisecond: Double? { nil }
+    public func observeUnverified(produced: [TokenID]) {}
 }

@@ -1,5 +1,6 @@
 // Measured costs that adaptive drafting decides by: running averages, and the time of a target
-// forward by its number of rows, with a straight line through what was seen for sizes not yet seen.
+// forward by its number of rows, with straight lines between what was seen for sizes not yet seen.
+import BraidKernels
 import Foundation
 
 /// An exponentially weighted running average: the plain mean of the first 1/`smoothing`
@@ -26,26 +27,31 @@ struct RunningAverage {
     }
 }
 
-/// Running averages of forward times by row count.
+/// Running averages of forward times by the rows the kernels compute (`WeightMatrix.kernelRows`:
+/// a forward of 5 rows costs what one of 8 does, so drafts are sized to fill the kernels' blocks).
 struct ForwardCosts {
     private var milliseconds: [Int: RunningAverage] = [:]
 
     /// Adds a measurement.
     mutating func record(rows: Int, milliseconds time: Double) {
-        milliseconds[rows, default: RunningAverage()].add(time)
+        milliseconds[WeightMatrix.kernelRows(rows), default: RunningAverage()].add(time)
     }
 
-    /// The expected time of a forward of `rows` rows; nil before any measurement.
+    /// The expected time of a forward of `rows` rows: the measured time of its kernel size, or a
+    /// straight line between the nearest sizes measured on either side (beyond the largest, the
+    /// slope of the last two; with one size seen, 5% more per row, as small batches are bound by
+    /// weight reads); nil before any measurement.
     func estimate(rows: Int) -> Double? {
+        let rows = WeightMatrix.kernelRows(rows)
         let points = milliseconds.compactMap { rows, average in average.value.map { (key: rows, value: $0) } }.sorted { $0.key < $1.key }
         if let known = points.first(where: { $0.key == rows }) { return known.value }
-        guard let first = points.first else { return nil }
-        guard points.count > 1, let last = points.last else {
-            // One size seen: assume each further row adds 5% (small batches are bound by weight reads).
-            return first.value * (1 + 0.05 * Double(rows - first.key))
-        }
-        let slope = max(0, (last.value - first.value) / Double(last.key - first.key))
-        return max(first.value, first.value + slope * Double(rows - first.key))
+        guard let first = points.first, let last = points.last else { return nil }
+        guard points.count > 1 else { return first.value * (1 + 0.05 * Double(rows - first.key)) }
+        guard rows > first.key else { return first.value }
+        let upper = points.firstIndex { $0.key > rows } ?? points.count - 1
+        let (low, high) = (points[upper - 1], points[upper])
+        let slope = max(0, (high.value - low.value) / Double(high.key - low.key))
+        return rows > last.key ? last.value + slope * Double(rows - last.key) : low.value + slope * Double(rows - low.key)
     }
 }
 

@@ -1,0 +1,27 @@
+// The forward-cost model that sizes drafts: measurements keyed by the rows the kernels compute,
+// straight lines between them.
+@testable import Braid
+import Testing
+
+@Suite("Forward costs")
+struct ForwardCostsTests {
+    func close(_ estimate: Double?, _ expected: Double) -> Bool {
+        estimate.map { abs($0 - expected) < 1e-9 } ?? false
+    }
+
+    @Test("a forward costs what its kernel size costs; sizes not seen lie on lines between those seen")
+    func estimates() throws {
+        var costs = ForwardCosts()
+        #expect(costs.estimate(rows: 4) == nil)
+        costs.record(rows: 1, milliseconds: 60)
+        #expect(close(costs.estimate(rows: 3), 60 * 1.15))  // one size seen: 5% per row (3 rows run as 4)
+        costs.record(rows: 5, milliseconds: 130)  // 5 rows run as 8
+        #expect(close(costs.estimate(rows: 7), 130))
+        #expect(close(costs.estimate(rows: 8), 130))
+        #expect(close(costs.estimate(rows: 4), 60 + 10 * 3))
+        #expect(close(costs.estimate(rows: 16), 130 + 10 * 8))
+        costs.record(rows: 2, milliseconds: 62)
+        #expect(close(costs.estimate(rows: 2), 62))
+        #expect(close(costs.estimate(rows: 4), 62 + (130.0 - 62) / 6 * 2))
+    }
+}

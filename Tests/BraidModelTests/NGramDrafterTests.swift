@@ -1,0 +1,71 @@
+// Prompt lookup on hand-made token sequences: what it drafts after matches of each length, and
+// how it stops drafting after matches that its measurements say do not pay.
+@testable import Braid
+import Testing
+
+@Suite("N-gram drafter")
+struct NGramDrafterTests {
+    /// The first tokens of each path of `tree`, in order.
+    static func firstTokens(_ tree: DraftTree) -> [TokenID] {
+        tree.children(of: DraftTree.root).map { tree.tokens[$0] }
+    }
+
+    @Test("drafts what followed the longest earlier match, down to two tokens")
+    func draftsAfterMatches() throws {
+        let drafter = try NGramDrafter()
+        // The last three tokens (5 6 7) occurred at the start, followed by 8 9.
+        let three = try drafter.draft(context: [5, 6, 7, 8, 9, 1, 2, 5, 6, 7], maximumDepth: 16)
+        #expect(tree(three, startsWith: [8, 9]))
+        // Only the last two (2 3) occurred before, followed by 9.
+        let two = try drafter.draft(context: [1, 2, 3, 9, 4, 4, 2, 3], maximumDepth: 16)
+        #expect(Self.firstTokens(two) == [9])
+        // Nothing to match.
+        #expect(try drafter.draft(context: [1, 2, 3, 4, 5, 6], maximumDepth: 16).isEmpty)
+    }
+
+    func tree(_ tree: DraftTree, startsWith tokens: [TokenID]) -> Bool {
+        var node = DraftTree.root
+        for token in tokens {
+            guard let child = tree.children(of: node).first(where: { tree.tokens[$0] == token }) else { return false }
+            node = child
+        }
+        return true
+    }
+
+    @Test("stops drafting after short matches that are always wrong, but not after long ones")
+    func skipsMatchesThatDoNotPay() throws {
+        let drafter = try NGramDrafter()
+        let short: [TokenID] = [1, 2, 3, 9, 4, 4, 2, 3]        // a two-token match
+        let long: [TokenID] = [5, 6, 7, 8, 9, 1, 2, 3, 5, 6, 7, 8]  // a four-token match
+        func step(_ context: [TokenID], accepting: Bool) throws -> Int {
+            let tree = try drafter.draft(context: context, maximumDepth: 16)
+            // Forwards: 60 ms for one row, 10 ms per further row. Accepted: the first path, whole.
+            let path = accepting && !tree.isEmpty ? tree.path(to: tree.count - 1) : []
+            var verification = Verification(acceptedNodes: Array(path.indices), acceptedTokens: path, next: 0, targetChoices: [])
+            verification.forwardMilliseconds = 60 + 10 * Double(tree.count)
+            drafter.observe(verification, tree: tree, context: context + [7])
+            return tree.count
+        }
+        for _ in 0..<20 {
+            _ = try step(short, accepting: false)
+            _ = try step(long, accepting: true)
+        }
+        let shortDrafts = try (0..<16).map { _ in try step(short, accepting: false) }
+        let longDrafts = try (0..<16).map { _ in try step(long, accepting: true) }
+        // Two-token matches: no drafts (what they would have drafted is still checked); four-token
+        // ones: full drafts.
+        #expect(shortDrafts.allSatisfy { $0 == 0 }, "\(shortDrafts)")
+        #expect(longDrafts.allSatisfy { $0 > 1 }, "\(longDrafts)")
+        // Once the text follows the two-token matches (9 after "2 3"), they are drafted again:
+        // the drafts not made were still checked against the text.
+        var resumedAfter: Int?
+        for attempt in 0..<30 where resumedAfter == nil {
+            let tree = try drafter.draft(context: short, maximumDepth: 16)
+            if !tree.isEmpty { resumedAfter = attempt }
+            var verification = Verification(acceptedNodes: [], acceptedTokens: [], next: 9, targetChoices: [])
+            verification.forwardMilliseconds = 60 + 10 * Double(tree.count)
+            drafter.observe(verification, tree: tree, context: short + [9])
+        }
+        #expect((resumedAfter ?? 99) <= 5, "\(String(describing: resumedAfter))")
+    }
+}
