@@ -44,7 +44,7 @@ public final class AutoDrafter: Drafter {
     private var current = 0
     /// Steps left in the current retry, and whether the current step is one.
     private var retrySteps = 0, exploring = false
-    /// Lookups whose draft this step did not use.
+    /// Lookups whose draft (or check of a draft not made) this step did not use.
     private var declined: [Int] = []
     /// Time of all steps, and what retries lost against the chosen option, in milliseconds.
     private var elapsed = 0.0, explorationCost = 0.0
@@ -138,9 +138,9 @@ public final class AutoDrafter: Drafter {
             if chosen.map({ wins(fastest, over: $0) }) ?? true { chosen = fastest }
             let chosen = chosen ?? fastest
             for option in options.indices where options[option].isLookup {
+                // One that drafts nothing may still have checked a match it did not draft from.
                 let tree = try options[option].draft(context: context, maximumDepth: maximumDepth)
-                guard !tree.isEmpty else { continue }
-                if found == nil && lookupPays(option, over: chosen) {
+                if found == nil && !tree.isEmpty && lookupPays(option, over: chosen) {
                     (current, found) = (option, tree)
                 } else {
                     declined.append(option)
