@@ -87,4 +87,35 @@ struct AutoDrafterTests {
         #expect(steps["lookup", default: 0] > 100 && steps["model", default: 0] > 100, "\(steps)")
         #expect(both < 0.92 * min(lookupAlone, modelAlone), "\(both) ms against \(lookupAlone) (lookup alone), \(modelAlone) (model alone)")
     }
+
+    @Test("leaves a draft model cold while a lookup covers the text, as on an edit that copies its prompt")
+    func leavesTheDraftModelCold() throws {
+        // The lookup matches 36 tokens in every 40; a draft model would first catch up on the
+        // whole context, at 20 ms a token.
+        let covered: (Int) -> Bool = { $0 % 40 >= 4 }
+        func options() -> [SimulatedDrafter] {
+            [SimulatedDrafter(name: "lookup", id: 12, tokens: 4, milliseconds: 70, matches: covered),
+             SimulatedDrafter(name: "model", id: 10, tokens: 3, milliseconds: 100, catchUpPerToken: 20)]
+        }
+        let (time, steps) = try Self.simulate(options())
+        let lookupAlone = try Self.simulate([options()[0]]).milliseconds
+        #expect(steps["model", default: 0] == 0, "\(steps)")
+        #expect(time < lookupAlone * 1.01, "\(time) ms against \(lookupAlone) ms for the lookup alone")
+    }
+
+    @Test("turns from a draft model to plain decoding when a lookup comes to cover most of the text")
+    func dropsTheDraftModelWhereTheLookupCovers() throws {
+        // No repeats in the first 150 tokens, then the lookup matches 36 tokens in every 40. The
+        // draft model (30 tokens/s) would then catch up on each lookup draft, at 10 ms a token.
+        let covered: (Int) -> Bool = { $0 >= 200 && $0 % 40 >= 4 }
+        func options() -> [SimulatedDrafter] {
+            [SimulatedDrafter(name: "lookup", id: 12, tokens: 4, milliseconds: 70, matches: covered),
+             SimulatedDrafter(name: "model", id: 10, tokens: 3, milliseconds: 100, catchUpPerToken: 10)]
+        }
+        let (time, steps) = try Self.simulate(options())
+        let lookupAlone = try Self.simulate([options()[0]]).milliseconds, modelAlone = try Self.simulate([options()[1]]).milliseconds
+        #expect(steps["model", default: 0] > 20, "\(steps)")
+        #expect(time < lookupAlone * 1.03 && time < 0.85 * modelAlone,
+                "\(time) ms against \(lookupAlone) (lookup alone), \(modelAlone) (model alone); \(steps)")
+    }
 }

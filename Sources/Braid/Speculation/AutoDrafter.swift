@@ -1,19 +1,19 @@
 // `auto`: per step, the drafter (or none: plain decoding) with the most tokens per millisecond
-// measured so far. Plain decoding, then every drafter is asked a few times at the start — a draft
-// model, whose first turn is a forward over the whole text so far, only while no option measured
-// already makes it unlikely to pay (n-grams at 1.25× plain decoding, as on edits that copy the
-// prompt, leave little for a draft model that gives about 1.3× at best here and first costs
-// about a second). Then two kinds of option share the steps:
+// measured so far. Two kinds of option share the steps:
 //
-//   - the *chosen* option: the fastest of plain decoding and the drafters that cost something to
-//     ask (a draft model), kept until another is clearly faster (speeds of single steps are
-//     noisy, and a switch to a draft model costs a catch-up forward over the text it missed);
 //   - *lookups* (n-grams), asked at every step because asking costs nothing: their draft is used
 //     whenever the speed they expect of it (from their acceptance after matches of its length)
 //     beats the chosen option's, counting the chosen draft model's catch-up on the tokens they
 //     produce. A draft not used is still checked against what the step produced, so lookups
-//     keep learning and are never retried. An edit that copies the prompt in places thus takes
-//     n-grams where the text repeats and the draft model (or plain decoding) between them.
+//     keep learning and are never retried;
+//   - the *chosen* option: plain decoding or a drafter that costs something to ask (a draft
+//     model), whichever would have been fastest over the recent steps *together with the
+//     lookups*: their steps as they were, plus a draft model's catch-up on the tokens they
+//     produced, and the other tokens at the option's own speed. So where long lookup drafts cover
+//     much of the text, a draft model that is faster than plain decoding on its own steps still
+//     loses: between the lookups' drafts it would pay a catch-up. It is kept until another is
+//     clearly faster (speeds of single steps are noisy, and a switch to a draft model costs a
+//     catch-up over the text it missed).
 //
 //   step:  lookup finds a match and pays?  ── yes → its draft
 //                   │ no
@@ -21,31 +21,44 @@
 //                   │ no
 //          the chosen option
 //
-// A losing option that is not a lookup is tried again now and then, so a request that changes character is noticed;
-// but only within an exploration budget: the time such retries lose against the chosen option
-// (their slower steps, and a draft model's catch-up on the tokens decoded since its last turn)
-// stays within a few percent of the time so far. Catch-up is left out of an option's speed: it is
-// paid once per switch, not per step.
+// At the start plain decoding, then each lookup, is asked a few times. A draft model, whose first
+// turn is a forward over the whole text so far, is warmed up only once the tokens decoded plainly
+// (where it could have helped) reach a share of that text: on an edit that copies its prompt the
+// lookups cover most of the answer, and the draft model would cost more than it saves.
+//
+// A losing option that is not a lookup is tried again now and then, so a request that changes
+// character is noticed; but only within an exploration budget: the time such retries lose against
+// the chosen option (their slower steps, and a draft model's catch-up on the tokens decoded since
+// its last turn) stays within a few percent of the time so far. The catch-up of a switch is left
+// out of an option's speed: it is paid once per switch, not per step.
 
 /// Chooses among drafters, and plain decoding, by measured speed.
 public final class AutoDrafter: Drafter {
     public var name: String { "auto" }
     private let options: [any Drafter]
     /// Per option (the last is plain decoding): running averages of tokens and milliseconds per
-    /// step (drafting and verifying), steps measured and times asked to draft.
+    /// step (drafting and verifying) on its own steps, steps measured and times asked to draft.
     private var tokens: [RunningAverage], milliseconds: [RunningAverage], trials: [Int], asked: [Int]
+    /// Running averages over all steps of the tokens that lookup drafts produced and their
+    /// milliseconds, and of the tokens produced otherwise (zero where a step had none).
+    private var lookupTokens = RunningAverage(smoothing: AutoDrafter.smoothing)
+    private var lookupMilliseconds = RunningAverage(smoothing: AutoDrafter.smoothing)
+    private var otherTokens = RunningAverage(smoothing: AutoDrafter.smoothing)
     /// Steps until each losing option may be tried again, and the current wait.
     private var retryIn: [Int], retryWait: [Int]
     /// Per option: the context length when it last drafted, and its catch-up cost per token missed.
     private var lastSeen: [Int], catchUpPerToken: [RunningAverage]
     /// The option that drafts unless a lookup pays or a retry is under way: the fastest of plain
-    /// decoding and the drafters that are not lookups, kept until another is clearly faster.
+    /// decoding and the drafters that are not lookups, with the lookups, kept until another is
+    /// clearly faster.
     private var chosen: Int?
     private var current = 0
     /// Steps left in the current retry, and whether the current step is one.
     private var retrySteps = 0, exploring = false
     /// Lookups whose draft (or check of a draft not made) this step did not use.
     private var declined: [Int] = []
+    /// Tokens decoded plainly (no drafter drafted): those a draft model could have sped up.
+    private var plainTokens = 0
     /// Time of all steps, and what retries lost against the chosen option, in milliseconds.
     private var elapsed = 0.0, explorationCost = 0.0
     /// Times each drafter is asked to draft at the start (enough steps to see past the first
@@ -58,12 +71,18 @@ public final class AutoDrafter: Drafter {
     static let longestWait = 32
     /// How much faster (as a fraction) another option must be to replace the chosen one.
     static let switchMargin = 0.05
-    /// Speed against plain decoding from which a draft model is not warmed up.
-    static let promisingSpeedup = 1.25
+    /// Tokens decoded plainly, as a share of the context, from which a draft model is warmed up.
+    /// Its first turn is a forward over the whole context, about a tenth of a plain step per
+    /// token here, and it saves at best about a quarter of a plain step on a token decoded
+    /// plainly: so it pays once the plain tokens reach about 0.4 × the context, and waiting until
+    /// they do (while lookups cover the text, as on edits that copy the prompt, they never do)
+    /// loses at most what the model would have saved. A little earlier, as answers are short.
+    static let lazyWarmUp = 0.25
     /// Share of the time so far that retries of losing options may cost.
     static let explorationShare = 0.02
-    /// Weight of a step in an option's running speed: about the last ten steps count.
-    static let smoothing = 0.1
+    /// Weight of a step in an option's running speed: about the last twenty steps count (a
+    /// draft model's steps vary with its draft length, from one token in 90 ms to eight in 300).
+    static let smoothing = 0.05
     /// Forwards per option chosen, by name ("none": plain decoding).
     public private(set) var choices: [String: Int] = [:]
 
@@ -83,13 +102,29 @@ public final class AutoDrafter: Drafter {
 
     private var plain: Int { options.count }
 
+    /// Plain decoding and the drafters that are not lookups: the options that can be chosen.
+    private var choosable: [Int] { [plain] + options.indices.filter { !options[$0].isLookup } }
+
+    /// Tokens per millisecond of `option` on its own steps.
     private func rate(_ option: Int) -> Double {
         guard let produced = tokens[option].value, let time = milliseconds[option].value, time > 0 else { return 0 }
         return produced / time
     }
 
-    /// The fastest of plain decoding and the drafters that are not lookups.
-    private var fastest: Int { ([plain] + options.indices.filter { !options[$0].isLookup }).max { rate($0) < rate($1) } ?? plain }
+    /// Tokens per millisecond had `option` been chosen over the recent steps, lookups included:
+    /// the lookups' steps as they were, plus a draft model's catch-up on their tokens; the other
+    /// tokens at the option's own speed.
+    private func rateWithLookups(_ option: Int) -> Double {
+        let own = rate(option)
+        guard own > 0, let lookup = lookupTokens.value, let lookupTime = lookupMilliseconds.value, let other = otherTokens.value else {
+            return own
+        }
+        let catchUp = option == plain ? 0 : (catchUpPerToken[option].value ?? 0) * lookup
+        return (lookup + other) / (lookupTime + catchUp + other / own)
+    }
+
+    /// The fastest option that can be chosen, counting the lookups.
+    private var fastest: Int { choosable.max { rateWithLookups($0) < rateWithLookups($1) } ?? plain }
 
     /// Whether lookup `option`'s draft beats `chosen`: the speed it expects of the draft (or,
     /// without an expectation, its measured speed on the steps it drafted; yes before any),
@@ -101,26 +136,27 @@ public final class AutoDrafter: Drafter {
         return 1 / (1 / expected + catchUp) > rate(chosen)
     }
 
-    /// Whether `option` beats `chosen` clearly.
+    /// Whether `option` beats `chosen` clearly, counting the lookups.
     private func wins(_ option: Int, over chosen: Int) -> Bool {
-        rate(option) > rate(chosen) * (1 + Self.switchMargin)
+        rateWithLookups(option) > rateWithLookups(chosen) * (1 + Self.switchMargin)
     }
 
-    /// Whether `option` is still to be warmed up: plain decoding first, then the drafters in
-    /// order, a draft model only while nothing measured reaches `promisingSpeedup` × plain.
-    private func warmsUp(_ option: Int) -> Bool {
+    /// Whether `option` is still to be warmed up: plain decoding first, then the lookups, then
+    /// the other drafters (a draft model) once the tokens decoded plainly reach `lazyWarmUp` × the
+    /// context.
+    private func warmsUp(_ option: Int, contextLength: Int) -> Bool {
         guard asked[option] < (option == plain ? Self.plainWarmupSteps : Self.warmupSteps) else { return false }
         guard option != plain else { return true }
         guard asked[plain] >= Self.plainWarmupSteps else { return false }
-        return !(options[option] is DraftModelDrafter) || trials.indices.allSatisfy { rate($0) < Self.promisingSpeedup * rate(plain) }
+        return options[option].isLookup || asked[option] > 0 || Double(plainTokens) >= Self.lazyWarmUp * Double(contextLength)
     }
 
     /// What trying `option` is expected to lose against `chosen`: its catch-up on the text since
     /// its last turn, and its slower steps.
     private func retryCost(_ option: Int, chosen: Int, contextLength: Int) -> Double {
         let catchUp = (catchUpPerToken[option].value ?? 0) * Double(max(0, contextLength - lastSeen[option]))
-        guard let time = milliseconds[option].value, let produced = tokens[option].value, rate(chosen) > 0 else { return catchUp }
-        return catchUp + Double(Self.retryLength) * max(0, time - produced / rate(chosen))
+        guard let time = milliseconds[option].value, let produced = tokens[option].value, rateWithLookups(chosen) > 0 else { return catchUp }
+        return catchUp + Double(Self.retryLength) * max(0, time - produced / rateWithLookups(chosen))
     }
 
     public func draft(context: [TokenID], maximumDepth: Int) throws -> DraftTree {
@@ -129,7 +165,7 @@ public final class AutoDrafter: Drafter {
         // the chosen option.
         var found: DraftTree?
         declined = []
-        if let unasked = ([plain] + options.indices).first(where: warmsUp) {
+        if let unasked = ([plain] + options.indices).first(where: { warmsUp($0, contextLength: context.count) }) {
             current = unasked
         } else if retrySteps > 0 {
             retrySteps -= 1
@@ -175,13 +211,18 @@ public final class AutoDrafter: Drafter {
         let catchUp = option == plain ? 0 : options[option].catchUpMilliseconds
         let time = verification.draftMilliseconds + verification.forwardMilliseconds
         elapsed += time
-        if exploring, let chosen, rate(chosen) > 0 {
-            explorationCost += max(0, time - Double(verification.producedTokens) / rate(chosen))
+        if exploring, let chosen, rateWithLookups(chosen) > 0 {
+            explorationCost += max(0, time - Double(verification.producedTokens) / rateWithLookups(chosen))
         }
         lastSeen[current] = context.count
         tokens[option].add(Double(verification.producedTokens))
         milliseconds[option].add(max(0, time - catchUp))
         trials[option] += 1
+        if option == plain { plainTokens += verification.producedTokens }
+        let byLookup = option != plain && options[option].isLookup
+        lookupTokens.add(byLookup ? Double(verification.producedTokens) : 0)
+        lookupMilliseconds.add(byLookup ? time : 0)
+        otherTokens.add(byLookup ? 0 : Double(verification.producedTokens))
         // At the end of a retry, an option that still loses (or drafted nothing) waits twice as
         // long; one that wins clearly is chosen at the next step.
         if exploring, let chosen, retrySteps == 0, !wins(current, over: chosen) {
