@@ -30,6 +30,25 @@ public enum VectorMath {
         return sum
     }
 
+    /// Whether all `count` floats are finite (no NaN, no infinity): x − x is 0 for a finite x and
+    /// NaN otherwise, so a sum of them stays 0 only if every one is finite.
+    public static func allFinite(_ x: UnsafePointer<Float>, count: Int) -> Bool {
+        var acc = SIMD8<Float>()
+        var i = 0
+        let raw = UnsafeRawPointer(x)
+        while i + 8 <= count {
+            let v = raw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
+            acc += v - v
+            i += 8
+        }
+        var sum = acc.sum()
+        while i < count {
+            sum += x[i] - x[i]
+            i += 1
+        }
+        return sum == 0
+    }
+
     /// y += s·x over `count` floats.
     @inlinable
     public static func addScaled(_ x: UnsafePointer<Float>, scale s: Float, into y: UnsafeMutablePointer<Float>, count: Int) {

@@ -14,6 +14,8 @@ public enum ModelError: Error, Equatable, CustomStringConvertible {
     case invalidBatch(String)
     /// The file asks for something Braid does not implement (it would compute wrong logits).
     case unsupportedFeature(String)
+    /// The forward pass gave NaN or infinite logits: the weights are corrupt.
+    case nonFiniteLogits
 
     public var description: String {
         switch self {
@@ -29,6 +31,8 @@ public enum ModelError: Error, Equatable, CustomStringConvertible {
             "invalid batch: \(why)"
         case let .unsupportedFeature(what):
             "unsupported: \(what)"
+        case .nonFiniteLogits:
+            "the model computed NaN or infinite logits; its weights are probably corrupt"
         }
     }
 }

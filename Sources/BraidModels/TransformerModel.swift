@@ -53,7 +53,8 @@ public final class TransformerModel: Sendable {
     /// Runs `batch` through the model, writing its keys and values into `cache`.
     /// Returns the logits of the tokens whose `wantsLogits` is set, in batch order:
     /// `(batch.logitCount × vocabularySize)` row-major. Throws before changing anything for a
-    /// malformed batch, or `KVCacheError.full` when the cache lacks blocks for it.
+    /// malformed batch, or `KVCacheError.full` when the cache lacks blocks for it; throws
+    /// `ModelError.nonFiniteLogits` (the cache holding the batch) when corrupt weights give NaN.
     public func forward(_ batch: Batch, cache: PagedKVCache, pool: ComputePool) throws -> [Float] {
         try validate(batch)
         try cache.prepareWrites(for: batch)
@@ -125,6 +126,9 @@ public final class TransformerModel: Sendable {
         var logits = [Float](repeating: 0, count: wanted.count * c.vocabularySize)
         logits.withUnsafeMutableBufferPointer { out in
             weights.output.multiply(h, count: wanted.count, into: out.baseAddress!, pool: pool, rowExact: exact)
+        }
+        guard logits.withUnsafeBufferPointer({ VectorMath.allFinite($0.baseAddress!, count: $0.count) }) else {
+            throw ModelError.nonFiniteLogits
         }
         return logits
     }

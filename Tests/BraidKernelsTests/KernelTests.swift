@@ -85,6 +85,21 @@ struct KernelTests {
         }
     }
 
+    @Test("allFinite finds a NaN or an infinity anywhere, and passes large finite values")
+    func allFinite() {
+        for count in [1, 7, 8, 17, 1000] {
+            let values = (0..<count).map { Float($0 % 2 == 0 ? 3e38 : -3e38) }
+            #expect(VectorMath.allFinite(values, count: count))
+            for bad in [Float.nan, .infinity, -.infinity] {
+                for position in Set([0, count / 2, count - 1]) {
+                    var spoiled = values
+                    spoiled[position] = bad
+                    #expect(!VectorMath.allFinite(spoiled, count: count), "\(bad) at \(position) of \(count)")
+                }
+            }
+        }
+    }
+
     @Test("RMSNorm, softmax and SwiGLU equal their formulas")
     func elementwise() {
         let x: [Float] = [1, -2, 3, 0.5], w: [Float] = [1, 2, 0.5, -1]

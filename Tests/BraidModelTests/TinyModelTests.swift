@@ -152,6 +152,18 @@ struct TinyModelBadInputTests {
         _ = try model.transformer.forward(Batch(tokens: [9], startPosition: 1), cache: cache, pool: ComputePool())
     }
 
+    @Test("weights that make NaN logits give an error, not a crash or garbage tokens")
+    func corruptWeights() throws {
+        var tiny = TinyModel()
+        tiny.matrixType = .f32  // NaN stored as it is
+        tiny.blockOutputScale = .nan
+        let model = try LanguageModel(path: tiny.write())
+        #expect(throws: ModelError.nonFiniteLogits) {
+            try model.transformer.forward(Batch(tokens: [1, 2], startPosition: 0), cache: model.transformer.makeCache(capacity: 8), pool: ComputePool())
+        }
+        #expect(throws: ModelError.nonFiniteLogits) { try model.generate(prompt: "hi", parameters: GenerationParameters(maxTokens: 2)) }
+    }
+
     @Test func invalidSamplingParameters() throws {
         let model = try LanguageModel(path: TinyModel().write())
         for change in [{ (p: inout SamplingParameters) in p.temperature = -1 }, { $0.temperature = .nan }, { $0.topP = 0 },
