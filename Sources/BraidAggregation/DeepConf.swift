@@ -102,9 +102,12 @@ public enum DeepConf {
     /// their window confidence falls below it, and sampling ends once the weighted vote of the
     /// finished branches reaches `consensus`.
     public struct Online: AggregationOperator {
-        public var name: String { "deepconf:online" }
+        public var name: String { keep == Self.lowKeep ? "deepconf:online:low" : "deepconf:online" }
         /// Fraction of warm-up branches that would pass the threshold (0.9: DeepConf-high).
         public let keep: Double
+        /// DeepConf-low's fraction: the threshold sits near the best warm-up branch's lowest group
+        /// confidence, so most later branches are stopped early (fewer tokens, more risk).
+        public static let lowKeep = 0.1
         /// Branches sampled before the threshold is set (nil: half the budget, at least 2).
         public let warmup: Int?
         /// Branches started per round after the warm-up (nil: a quarter of the budget, at least 1).

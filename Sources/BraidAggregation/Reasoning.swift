@@ -4,7 +4,7 @@
 /// Operators by name.
 public enum AggregationOperators {
     /// Every name `named` takes (parameters after a colon where shown).
-    public static let names = ["vote", "weighted[:likelihood|mean|lowest|bottom10|tail]", "deepconf[:online]",
+    public static let names = ["vote", "weighted[:likelihood|mean|lowest|bottom10|tail]", "deepconf[:online[:low]]",
                                "adaptive[:beta|dirichlet|entropy]", "best-of:ll", "best-of:verify", "tournament", "usc", "synthesize"]
 
     /// The operator called `name`.
@@ -18,6 +18,7 @@ public enum AggregationOperators {
             return WeightedVote(score: score)
         case ("deepconf", nil): return try DeepConf.Offline()
         case ("deepconf", "online"): return try DeepConf.Online()
+        case ("deepconf", "online:low"): return try DeepConf.Online(keep: DeepConf.Online.lowKeep)
         case ("adaptive", let rule): return try AdaptiveConsistency(rule: StoppingRule.named(rule ?? "beta"))
         case ("best-of", "ll"): return BestOfLikelihood()
         case ("best-of", "verify"): return BestOfVerification()

@@ -75,6 +75,24 @@ struct ModelOperatorTests {
         #expect(replay.answer == live.answer)
     }
 
+    @Test("DeepConf-low stops every branch DeepConf-high stops, and more, spending fewer tokens")
+    func deepConfLow() throws {
+        let session = try session()
+        let promptTokens = session.model.tokenizer.encode("hello hello")
+        let full = try session.generateBranches(promptTokens: promptTokens, count: 9, parameters: parameters(seed: 11)).branches
+        func replay(keep: Double) throws -> Aggregate {
+            let context = try AggregationContext(source: RecordedBranches(full, tokenizer: session.model.tokenizer), budget: 9,
+                                                 extractor: firstCharacter)
+            return try DeepConf.Online(keep: keep, warmup: 3, wave: 2, window: 6, consensus: 1).run(context)
+        }
+        let low = try replay(keep: DeepConf.Online.lowKeep), high = try replay(keep: 0.9)
+        func pruned(_ aggregate: Aggregate) -> Set<Int> {
+            Set(aggregate.candidates.filter { $0.branch.finishReason == .pruned }.map(\.branch.stream))
+        }
+        #expect(pruned(high).isSubset(of: pruned(low)) && pruned(low).count > pruned(high).count, "\(pruned(low)) against \(pruned(high))")
+        #expect(low.generatedTokens < high.generatedTokens)
+    }
+
     @Test("consensus ends DeepConf online after the warm-up; the monitor's KV blocks are freed")
     func deepConfConsensus() throws {
         let session = try session()

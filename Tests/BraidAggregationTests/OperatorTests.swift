@@ -155,11 +155,12 @@ struct OperatorTests {
 
     @Test("operators by name, and bad names")
     func names() throws {
-        for name in ["vote", "weighted", "weighted:bottom10", "deepconf", "deepconf:online", "adaptive", "adaptive:dirichlet",
+        #expect(try AggregationOperators.named("deepconf:online:low").name == "deepconf:online:low")
+        for name in ["vote", "weighted", "weighted:bottom10", "deepconf", "deepconf:online", "deepconf:online:low", "adaptive", "adaptive:dirichlet",
                      "best-of:ll", "best-of:verify", "tournament", "usc", "synthesize"] {
             #expect(try AggregationOperators.named(name).name.hasPrefix(name.split(separator: ":")[0]), "\(name)")
         }
-        for bad in ["", "votes", "weighted:loud", "deepconf:offline", "best-of", "adaptive:vibes", "usc:3"] {
+        for bad in ["", "votes", "weighted:loud", "deepconf:offline", "deepconf:online:medium", "best-of", "adaptive:vibes", "usc:3"] {
             #expect(throws: AggregationError.self, "\(bad)") { try AggregationOperators.named(bad) }
         }
         #expect(throws: AggregationError.self) { try AggregationContext(source: ScriptedBranches([]), budget: 0, extractor: LastNumberExtractor()) }
