@@ -33,7 +33,7 @@ struct Evaluate: ParsableCommand {
     var seed: UInt64 = 1
 
     @Option(help: "Comma-separated: greedy and any --aggregate operator.")
-    var methods = "greedy,vote,weighted,deepconf,deepconf:online,adaptive,best-of:ll,best-of:verify,synthesize"
+    var methods = "greedy,vote,weighted,deepconf,deepconf:online,deepconf:online:low,adaptive,best-of:ll,best-of:verify,synthesize"
 
     @Option(parsing: .unconditional, help: "Questions to evaluate (default: all).")
     var limit: Int?
