@@ -205,7 +205,7 @@ public final class AutoDrafter: Drafter {
 
     public func observe(_ verification: Verification, tree: DraftTree, context: [TokenID]) {
         if current != plain { options[current].observe(verification, tree: tree, context: context) }
-        for option in declined { options[option].observeUnverified(produced: verification.acceptedTokens + [verification.next]) }
+        for option in declined { options[option].observeUnverified(produced: verification.produced) }
         // A drafter that proposed nothing made this a plain step.
         let option = tree.isEmpty ? plain : current
         let catchUp = option == plain ? 0 : options[option].catchUpMilliseconds

@@ -118,6 +118,8 @@ public struct Verification: Sendable {
     public var forwardMilliseconds: Double = 0
 
     /// Tokens the forward produced: the accepted drafts and the target's own.
+    public var produced: [TokenID] { acceptedTokens + [next] }
+    /// How many tokens the forward produced.
     public var producedTokens: Int { acceptedTokens.count + 1 }
 }
 

@@ -99,7 +99,7 @@ public final class NGramDrafter: Drafter {
 
     public func observe(_ verification: Verification, tree: DraftTree, context: [TokenID]) {
         costs.record(rows: tree.count + 1, milliseconds: verification.forwardMilliseconds)
-        observeUnverified(produced: verification.acceptedTokens + [verification.next])
+        observeUnverified(produced: verification.produced)
     }
 
     public func observeUnverified(produced: [TokenID]) {
