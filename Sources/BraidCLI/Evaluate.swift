@@ -128,17 +128,19 @@ struct Evaluate: ParsableCommand {
         }
     }
 
-    /// Accuracy and tokens per method over every record, as a table or one JSON object.
+    /// Accuracy and tokens per method over the records that hold it (a method added to a run
+    /// that had begun is missing from the questions before), as a table or one JSON object.
     func report(_ records: [[String: Any]], names: [String], model: LanguageModel) throws {
-        func total(_ name: String, _ key: String) -> Int {
-            records.reduce(0) { $0 + ((($1["methods"] as? [String: Any])?[name] as? [String: Any])?[key] as? Int ?? 0) }
+        func result(_ record: [String: Any], _ name: String) -> [String: Any]? {
+            (record["methods"] as? [String: Any])?[name] as? [String: Any]
         }
-        let voteTokens = total("vote", "generated_tokens")
         let rows: [[String: Any]] = names.map { name in
-            let correct = records.filter { (($0["methods"] as? [String: Any])?[name] as? [String: Any])?["correct"] as? Bool == true }.count
-            let generated = total(name, "generated_tokens")
-            return ["method": name, "accuracy": records.isEmpty ? 0 : Double(correct) / Double(records.count), "correct": correct,
-                    "generated_tokens": generated, "judge_tokens": total(name, "judge_tokens"),
+            let holding = records.filter { result($0, name) != nil }
+            func total(_ method: String, _ key: String) -> Int { holding.reduce(0) { $0 + (result($1, method)?[key] as? Int ?? 0) } }
+            let correct = holding.filter { result($0, name)?["correct"] as? Bool == true }.count
+            let generated = total(name, "generated_tokens"), voteTokens = total("vote", "generated_tokens")
+            return ["method": name, "questions": holding.count, "accuracy": holding.isEmpty ? 0 : Double(correct) / Double(holding.count),
+                    "correct": correct, "generated_tokens": generated, "judge_tokens": total(name, "judge_tokens"),
                     "tokens_vs_vote": voteTokens > 0 ? Double(generated) / Double(voteTokens) : 0]
         }
         let peak = records.map { $0["kv_peak_bytes"] as? Int ?? 0 }.max() ?? 0
@@ -150,10 +152,10 @@ struct Evaluate: ParsableCommand {
             return
         }
         writeOut("\(records.count) questions, \(branches) branches, \(maxTokens) tokens at most\n")
-        writeOut("method              accuracy   generated tokens  vs vote  judging tokens\n")
+        writeOut("method               questions  accuracy   generated tokens  vs vote  judging tokens\n")
         for row in rows {
-            let name = (row["method"] as? String ?? "").padding(toLength: 18, withPad: " ", startingAt: 0)
-            writeOut(name + String(format: " %6.1f%%   %16d  %6.2f  %14d\n", 100 * (row["accuracy"] as? Double ?? 0),
+            let name = (row["method"] as? String ?? "").padding(toLength: 20, withPad: " ", startingAt: 0)
+            writeOut(name + String(format: " %9d  %6.1f%%   %16d  %6.2f  %14d\n", row["questions"] as? Int ?? 0, 100 * (row["accuracy"] as? Double ?? 0),
                                    row["generated_tokens"] as? Int ?? 0, row["tokens_vs_vote"] as? Double ?? 0, row["judge_tokens"] as? Int ?? 0))
         }
         writeOut(String(format: "KV peak %.1f MiB; live runs matching the replay: %d of %d\n", Double(peak) / 1_048_576,

@@ -190,6 +190,12 @@ struct CLITests {
         let again = try CLI.run(arguments)
         #expect(again.status == 0 && !again.stderr.contains("question 1/2"))
         #expect(again.stdout == result.stdout)
+        // A method added to a run that had begun counts only the questions it was run on.
+        var added = arguments
+        added[try #require(added.firstIndex(of: "--methods")) + 1] = "greedy,vote,deepconf:online:low"
+        let extended = try CLI.run(added)
+        let rows = try #require((try JSONSerialization.jsonObject(with: Data(extended.stdout.utf8)) as? [String: Any])?["methods"] as? [[String: Any]])
+        #expect(rows.map { $0["questions"] as? Int } == [2, 2, 0] && rows[2]["accuracy"] as? Double == 0, "\(rows)")
         try CLI.expectFailure(["evaluate", "-m", model, "--dataset", "/nonexistent.jsonl"], mentioning: "cannot read the dataset")
         try CLI.expectFailure(["evaluate", "-m", model, "--dataset", dataset, "--methods", " , "], mentioning: "--methods names no method")
         try CLI.expectFailure(["evaluate", "-m", model, "--dataset", dataset, "--check-live", "-1"], mentioning: "--check-live must be ≥ 0")
