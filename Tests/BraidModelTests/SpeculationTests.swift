@@ -28,7 +28,8 @@ struct SpeculationTests {
     static func methods(target: LanguageModel, draft: LanguageModel) -> [(String, SpeculationMethod)] {
         [("ngram:8", .ngram(k: 8)), ("ngram:1", .ngram(k: 1)), ("jacobi:2", .jacobi(n: 2)), ("jacobi:6", .jacobi(n: 6)),
          ("lookahead:4,3,3", .lookahead(w: 4, n: 3, g: 3)), ("lookahead:1,2,0", .lookahead(w: 1, n: 2, g: 0)),
-         ("lookahead:8,4,6 (over 16 rows)", .lookahead(w: 8, n: 4, g: 6)), ("draft:self:3", .draftModel(target, k: 3)),
+         ("lookahead:1,2,2", .lookahead(w: 1, n: 2, g: 2)), ("lookahead:8,4,6 (over 16 rows)", .lookahead(w: 8, n: 4, g: 6)),
+         ("draft:self:3", .draftModel(target, k: 3)),
          ("draft:other", .draftModel(draft, k: nil)), ("auto", .auto(draftModel: draft))]
     }
 
@@ -59,7 +60,7 @@ struct SpeculationTests {
             }
         }
         // The paths that accept drafts were exercised, not only the rejections.
-        let accepting = scale < 1 ? ["ngram:8", "draft:self:3", "draft:other", "jacobi:6", "lookahead:4,3,3", "auto"] : ["draft:self:3"]
+        let accepting = scale < 1 ? ["ngram:8", "draft:self:3", "draft:other", "jacobi:6", "lookahead:4,3,3", "lookahead:1,2,2", "auto"] : ["draft:self:3"]
         for name in accepting { #expect(acceptedByMethod[name, default: 0] > 0, "\(name)") }
         // A draft model identical to the target is always right.
         let tokens = target.tokenizer.encode(Self.prompts[0])
