@@ -155,8 +155,9 @@ public final class AutoDrafter: Drafter {
     /// its last turn, and its slower steps.
     private func retryCost(_ option: Int, chosen: Int, contextLength: Int) -> Double {
         let catchUp = (catchUpPerToken[option].value ?? 0) * Double(max(0, contextLength - lastSeen[option]))
-        guard let time = milliseconds[option].value, let produced = tokens[option].value, rateWithLookups(chosen) > 0 else { return catchUp }
-        return catchUp + Double(Self.retryLength) * max(0, time - produced / rateWithLookups(chosen))
+        let chosenRate = rateWithLookups(chosen)
+        guard let time = milliseconds[option].value, let produced = tokens[option].value, chosenRate > 0 else { return catchUp }
+        return catchUp + Double(Self.retryLength) * max(0, time - produced / chosenRate)
     }
 
     public func draft(context: [TokenID], maximumDepth: Int) throws -> DraftTree {
@@ -171,8 +172,9 @@ public final class AutoDrafter: Drafter {
             retrySteps -= 1
         } else {
             exploring = false
-            if chosen.map({ wins(fastest, over: $0) }) ?? true { chosen = fastest }
-            let chosen = chosen ?? fastest
+            let best = fastest
+            if chosen.map({ wins(best, over: $0) }) ?? true { chosen = best }
+            let chosen = chosen ?? best
             for option in options.indices where options[option].isLookup {
                 // One that drafts nothing may still have checked a match it did not draft from.
                 let tree = try options[option].draft(context: context, maximumDepth: maximumDepth)
@@ -211,8 +213,9 @@ public final class AutoDrafter: Drafter {
         let catchUp = option == plain ? 0 : options[option].catchUpMilliseconds
         let time = verification.draftMilliseconds + verification.forwardMilliseconds
         elapsed += time
-        if exploring, let chosen, rateWithLookups(chosen) > 0 {
-            explorationCost += max(0, time - Double(verification.producedTokens) / rateWithLookups(chosen))
+        if exploring, let chosen {
+            let chosenRate = rateWithLookups(chosen)
+            if chosenRate > 0 { explorationCost += max(0, time - Double(verification.producedTokens) / chosenRate) }
         }
         lastSeen[current] = context.count
         tokens[option].add(Double(verification.producedTokens))
