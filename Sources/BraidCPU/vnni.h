@@ -14,4 +14,12 @@ static inline __attribute__((always_inline)) __m512i braid_dpwssd(__m512i sum, _
     return sum;
 }
 
+/// sum + the dot products of each 32-bit lane's four unsigned bytes of `weights` with the four
+/// signed bytes at `x`, broadcast to every lane: one vpdpbusd with its broadcast load folded in.
+/// Assembly for the same reason as `braid_dpwssd`.
+static inline __attribute__((always_inline)) __m512i braid_dpbusd_broadcast(__m512i sum, __m512i weights, const void *x) {
+    __asm__("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(sum) : "v"(weights), "m"(*(const int *)x));
+    return sum;
+}
+
 #endif

@@ -39,6 +39,12 @@ public final class GGUFFile: Sendable {
     private let tensorIndex: [String: Int]
     private let file: MappedFile
 
+    /// Lets `tensor`'s pages leave the process's memory until it is read again (see
+    /// `MappedFile.release`): for tensors whose bytes were copied elsewhere.
+    public func release(_ tensor: GGUFTensor) {
+        file.release(tensor.data, byteCount: tensor.byteCount)
+    }
+
     /// Opens and validates the GGUF file at `path`. Throws `GGUFError` naming what is wrong.
     public convenience init(path: String) throws {
         try self.init(mapped: MappedFile(path: path))

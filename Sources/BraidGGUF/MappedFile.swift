@@ -35,6 +35,16 @@ public final class MappedFile: @unchecked Sendable {  // immutable after init; t
         bytes = UnsafeRawPointer(address)
     }
 
+    /// Lets the pages wholly inside `byteCount` bytes at `start` (a range of this mapping) leave
+    /// the process's memory: they are read from the file again if touched. For weights that were
+    /// copied elsewhere (repacked), so that they are not counted twice.
+    public func release(_ start: UnsafeRawPointer, byteCount: Int) {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let first = (Int(bitPattern: start) + page - 1) / page * page, end = (Int(bitPattern: start) + byteCount) / page * page
+        guard end > first, let address = UnsafeMutableRawPointer(bitPattern: first) else { return }
+        _ = madvise(address, end - first, Int32(MADV_DONTNEED))
+    }
+
     deinit {
         if let bytes { munmap(UnsafeMutableRawPointer(mutating: bytes), count) }
     }

@@ -1,7 +1,8 @@
 // Matrix multiply against a weight matrix stored in any tensor type, read in place from the
 // memory-mapped model file; the weights stay quantized in memory. Up to 16 activation rows
-// (decoding, branches, draft tokens) go through the integer kernels of IntegerDot.swift, which
-// read each weight once for all rows; more rows (prompts) through BLAS sgemm on tiles of rows
+// (decoding, branches, draft tokens) go through the integer kernels of IntegerDot.swift, or for
+// tiled Q4_K/Q6_K matrices the byte kernels of ByteDot.swift, which read each weight once for all
+// rows; more rows (prompts) through BLAS sgemm on tiles of rows
 // dequantized into a small per-thread buffer. Float matrices use float dot products or sgemm.
 
 /// A row-major weight matrix `[rows × columns]` (ggml: ne0 = columns, ne1 = rows), not owned.
@@ -15,15 +16,31 @@ public struct WeightMatrix: @unchecked Sendable {
     /// Start of the first row; rows follow each other, `rowBytes` apart. Must outlive the matrix
     /// (it points into a mapped file the model keeps open).
     public let data: UnsafeRawPointer
+    /// The same weights repacked for the byte kernels (AVX-512 VNNI builds, Q4_K and Q6_K), which
+    /// then compute every product the integer kernels would; nil for a plain view.
+    public let tiles: TiledWeights?
 
     /// A view of `rows` rows of `columns` values of `type` at `data`; `columns` must be a whole
     /// number of blocks (GGUFFile checks this for every tensor it reads).
     public init(type: TensorType, rows: Int, columns: Int, data: UnsafeRawPointer) {
+        self.init(type: type, rows: rows, columns: columns, data: data, tiles: nil)
+    }
+
+    private init(type: TensorType, rows: Int, columns: Int, data: UnsafeRawPointer, tiles: TiledWeights?) {
         precondition(columns % type.blockSize == 0, "row length must be a whole number of blocks")
         self.type = type
         self.rows = rows
         self.columns = columns
         self.data = data
+        self.tiles = tiles
+    }
+
+    /// This matrix with its weights repacked for the byte kernels when the build has them and
+    /// the type and shape suit them (see `TiledWeights`), else this matrix as it is. The tiles
+    /// are a copy: the caller may then let the mapped pages go (`MappedFile.release`).
+    public func tiled(pool: ComputePool) -> WeightMatrix {
+        guard tiles == nil, let tiles = TiledWeights(self, pool: pool) else { return self }
+        return WeightMatrix(type: type, rows: rows, columns: columns, data: data, tiles: tiles)
     }
 
     /// Bytes per row.
@@ -92,27 +109,39 @@ public struct WeightMatrix: @unchecked Sendable {
             }
         }
         guard let first = small.first else { return }
-        let activations = QuantizedActivations(x, rows: n, columns: first.matrix.columns)
-        multiplySmallBatch(small, activations: activations, pool: pool, path: path)
-    }
-
-    /// The integer kernels over all rows of `products`, split into tasks of a few weight rows.
-    static func multiplySmallBatch(_ products: [(matrix: WeightMatrix, output: UnsafeMutablePointer<Float>)],
-                                   activations: QuantizedActivations, pool: ComputePool, path: KernelPath) {
-        let totalRows = products.reduce(0) { $0 + $1.matrix.rows }
+        let columns = first.matrix.columns
+        precondition(small.allSatisfy { $0.matrix.columns == columns }, "every matrix of a fused product reads the same input")
+        let int16 = small.contains { !$0.matrix.usesByteKernels(path) } ? QuantizedActivations(x, rows: n, columns: columns) : nil
+        let view = int16?.rowsView
+        #if canImport(BraidVNNI)
+        let bytes = small.contains { $0.matrix.usesByteKernels(path) } ? ByteActivations(x, rows: n, columns: columns) : nil
+        #endif
+        // Tasks of a few weight rows (whole tiles for the byte kernels).
+        let totalRows = small.reduce(0) { $0 + $1.matrix.rows }
         let rowsPerTask = max(4, totalRows / (pool.threadCount * 16))
         var tasks: [(product: Int, start: Int, end: Int)] = []
-        for (index, product) in products.enumerated() {
-            precondition(product.matrix.columns == activations.columns, "every matrix of a fused product reads the same input")
-            for start in stride(from: 0, to: product.matrix.rows, by: rowsPerTask) {
-                tasks.append((index, start, min(product.matrix.rows, start + rowsPerTask)))
+        for (index, product) in small.enumerated() {
+            let step = product.matrix.usesByteKernels(path) ? (rowsPerTask + 15) / 16 * 16 : rowsPerTask
+            for start in stride(from: 0, to: product.matrix.rows, by: step) {
+                tasks.append((index, start, min(product.matrix.rows, start + step)))
             }
         }
-        let view = activations.rowsView
         pool.forEach(tasks.count) { t in
-            let task = tasks[t], product = products[task.product]
-            product.matrix.integerRows(task.start..<task.end, activations: view, into: product.output, path: path)
+            let task = tasks[t], product = small[task.product]
+            #if canImport(BraidVNNI)
+            if let bytes, let tiles = product.matrix.tiles, product.matrix.usesByteKernels(path) {
+                ByteDot.multiply(tiles, tiles: (task.start / TiledWeights.tileRows)..<(task.end / TiledWeights.tileRows), x: bytes,
+                                 into: product.output, rows: product.matrix.rows)
+                return
+            }
+            #endif
+            if let view { product.matrix.integerRows(task.start..<task.end, activations: view, into: product.output, path: path) }
         }
+    }
+
+    /// Whether this matrix's small batches run on the byte kernels.
+    func usesByteKernels(_ path: KernelPath) -> Bool {
+        tiles != nil && path == .avx2
     }
 
     /// Rows `range` of y = x̂ · Wᵀ with the integer kernels.
@@ -199,6 +228,9 @@ public struct WeightMatrix: @unchecked Sendable {
                         type.dequantize(data + r * rowBytes, into: scratch, count: columns)
                         for i in 0..<n { y[i * rows + r] = VectorMath.dot(scratch, x + i * columns, count: columns) }
                     }
+                } else if let packed = self.tiles {
+                    packed.dequantize(rows: first..<(first + count), into: scratch)
+                    BLAS.multiplyTransposed(x, scratch, into: y + first, m: n, n: count, k: columns, ldc: rows)
                 } else {
                     type.dequantize(data + first * rowBytes, into: scratch, count: count * columns)
                     BLAS.multiplyTransposed(x, scratch, into: y + first, m: n, n: count, k: columns, ldc: rows)

@@ -28,12 +28,19 @@ struct ModelWeights: Sendable {
     let output: WeightMatrix           // (vocabulary × embedding); token_embd when tied
 
     init(gguf: GGUFFile, configuration c: ModelConfiguration, architecture: any TransformerArchitecture.Type) throws {
-        func matrix(_ name: String, rows: Int, columns: Int) throws -> WeightMatrix {
+        let pool = ComputePool()
+        // Matrices that take products are tiled for the byte kernels where the build has them.
+        func matrix(_ name: String, rows: Int, columns: Int, products: Bool = true) throws -> WeightMatrix {
             let tensor = try gguf.requireTensor(name)
             guard tensor.dimensions == [columns, rows] else {
                 throw ModelError.tensorShape(tensor: name, expected: [columns, rows], found: tensor.dimensions)
             }
-            return WeightMatrix(type: tensor.type, rows: rows, columns: columns, data: tensor.data)
+            let matrix = WeightMatrix(type: tensor.type, rows: rows, columns: columns, data: tensor.data)
+            guard products else { return matrix }
+            let tiled = matrix.tiled(pool: pool)
+            // Repacked weights are read from their tiles; the mapped bytes need not stay in memory too.
+            if tiled.tiles != nil { gguf.release(tensor) }
+            return tiled
         }
         func vector(_ name: String, count: Int) throws -> [Float] {
             let tensor = try gguf.requireTensor(name)
@@ -45,10 +52,10 @@ struct ModelWeights: Sendable {
             return values
         }
         let d = c.embeddingLength, q = c.queryDimension, kv = c.kvDimension, ff = c.feedForwardLength
-        tokenEmbedding = try matrix("token_embd.weight", rows: c.vocabularySize, columns: d)
+        tokenEmbedding = try matrix("token_embd.weight", rows: c.vocabularySize, columns: d, products: false)  // rows looked up
         outputNorm = try vector("output_norm.weight", count: d)
         output = gguf.tensor(named: "output.weight") == nil
-            ? tokenEmbedding : try matrix("output.weight", rows: c.vocabularySize, columns: d)
+            ? tokenEmbedding.tiled(pool: pool) : try matrix("output.weight", rows: c.vocabularySize, columns: d)
         layers = try (0..<c.layerCount).map { i in
             let p = "blk.\(i)."
             let biases = architecture.hasQKVBiases

@@ -3,6 +3,27 @@
 @testable import BraidKernels
 import Testing
 
+/// Row `i` of `x` times weight row `r` of `dense` (both `columns` wide) in float64, the sum of the
+/// products' magnitudes, and the rounding bound of activations with one scale per `span` values
+/// and a step of max|x| / `steps` over the span: Σ over spans of Σ|w| · max|x| / steps.
+func referenceDot(_ x: [Float], _ dense: [Float], row i: Int, weightRow r: Int, columns: Int, span: Int,
+                  steps: Double) -> (expected: Double, magnitude: Double, bound: Double) {
+    var expected = 0.0, magnitude = 0.0, bound = 0.0
+    for start in stride(from: 0, to: columns, by: span) {
+        let range = start..<(start + span)
+        let largest = range.map { Double(abs(x[i * columns + $0])) }.max() ?? 0
+        var weightSum = 0.0
+        for c in range {
+            let w = Double(dense[r * columns + c]), v = Double(x[i * columns + c])
+            expected += w * v
+            magnitude += abs(w * v)
+            weightSum += abs(w)
+        }
+        bound += weightSum * largest / steps
+    }
+    return (expected, magnitude, bound)
+}
+
 @Suite("Integer kernels against the float64 reference")
 struct IntegerKernelTests {
     static let quantizedTypes: [TensorType] = [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q5_K, .q6_K]
@@ -64,22 +85,10 @@ struct IntegerKernelTests {
                     }
                     for i in 0..<n {
                         for r in 0..<shape.rows {
-                            var expected = 0.0, magnitude = 0.0, bound = 0.0
                             // One activation scale per span of up to 8 groups (see QuantizedActivations).
-                            let span = 32 * QuantizedActivations.groupsPerScale(groups: columns / 32)
-                            for g in 0..<(columns / 32) {
-                                let range = (32 * g)..<(32 * g + 32)
-                                let spanStart = 32 * g / span * span
-                                let largest = (spanStart..<(spanStart + span)).map { Double(abs(x[i * columns + $0])) }.max() ?? 0
-                                var weightSum = 0.0
-                                for c in range {
-                                    let w = Double(dense[r * columns + c]), v = Double(x[i * columns + c])
-                                    expected += w * v
-                                    magnitude += abs(w * v)
-                                    weightSum += abs(w)
-                                }
-                                bound += weightSum * largest / 65534
-                            }
+                            let (expected, magnitude, bound) = referenceDot(x, dense, row: i, weightRow: r, columns: columns,
+                                                                            span: 32 * QuantizedActivations.groupsPerScale(groups: columns / 32),
+                                                                            steps: 65534)
                             let error = abs(Double(y[i * shape.rows + r]) - expected)
                             #expect(error <= bound + 1e-6 * magnitude + 1e-7,
                                     "\(type) \(path) rows \(shape.rows) n \(n) [\(i), \(r)]: error \(error), bound \(bound)")

@@ -1,0 +1,276 @@
+// The byte kernels of AVX-512 VNNI builds: up to eight activation rows against one tile of
+// `TiledWeights`, writing 16 outputs per row. Activations are 15-bit integers per 32 values,
+// x̂ = round(x / d) with d = max|x| / 16256, split in two bytes x̂ = 128·h + l (h in −127…127, l in
+// −64…63), so that vpdpbusd (unsigned weight bytes × signed activation bytes) takes them:
+//
+//   Σ q·x̂ = 128·Σ q·h + Σ q·l      (two int32 sums per row and sub-block, exact)
+//
+// then one conversion and one multiply-add by the 16 rows' scales times the group's d. The Q4_K
+// minimum term uses the exact Float sums of each 32 activations, as the int16 kernels do. Every
+// row is summed in the same order whatever the number of rows beside it, so a batch gives each
+// row the bits it gets alone.
+//
+// Error: |x − d·x̂| ≤ d/2 = max|x| / 32512 per value (max over its 32): about the int16 kernels'
+// precision (they have max|x| / 65534 over up to 256 values), where one byte per value (ggml's
+// Q8_K, max|x| / 254 over 256) moved the 0.5B's logits by up to 0.08 against them.
+#if canImport(BraidVNNI)
+import BraidCPU
+import BraidVNNI
+import _Builtin_intrinsics.intel
+
+/// Rows of activations as 15-bit integers per 32 values, in two bytes each, for the byte kernels.
+final class ByteActivations: @unchecked Sendable {  // written before, read during a parallel loop
+    /// Rows held.
+    let rows: Int
+    /// Rows laid out: as `QuantizedActivations.paddedRows`, the extra rows all zeros.
+    let paddedRows: Int
+    /// Values per row (a multiple of 256).
+    let columns: Int
+    /// The high bytes h of the 15-bit values x̂ = 128·h + l, row r at `r·columns`.
+    let highs: UnsafeMutablePointer<Int8>
+    /// The low bytes l (−64…63), laid out as `highs`.
+    let lows: UnsafeMutablePointer<Int8>
+    /// Scales d of x̂, row r's group of 32 g at `r·columns/32 + g`.
+    let scales: UnsafeMutablePointer<Float>
+    /// Exact sums of each 32 Float values, row r's group g at `r·columns/32 + g`.
+    let groupSums: UnsafeMutablePointer<Float>
+    /// −32·Σx̂ of each 16 values (the Q6_K kernel's starting sums), row r's at `r·columns/16 + s`.
+    let offsets: UnsafeMutablePointer<Int32>
+
+    /// Quantizes `rows` rows of `columns` Floats (row-major, `columns` a multiple of 256).
+    init(_ x: UnsafePointer<Float>, rows: Int, columns: Int) {
+        precondition(columns % 256 == 0, "byte activations are whole K blocks")
+        self.rows = rows
+        self.columns = columns
+        paddedRows = WeightMatrix.kernelRows(rows)
+        let count = paddedRows * columns
+        highs = UnsafeMutableRawPointer.allocate(byteCount: count, alignment: 64).bindMemory(to: Int8.self, capacity: count)
+        highs.initialize(repeating: 0, count: count)
+        lows = UnsafeMutableRawPointer.allocate(byteCount: count, alignment: 64).bindMemory(to: Int8.self, capacity: count)
+        lows.initialize(repeating: 0, count: count)
+        scales = .allocate(capacity: count / 32)
+        scales.initialize(repeating: 0, count: count / 32)
+        groupSums = .allocate(capacity: count / 32)
+        groupSums.initialize(repeating: 0, count: count / 32)
+        offsets = .allocate(capacity: count / 16)
+        offsets.initialize(repeating: 0, count: count / 16)
+        let signless = _mm512_castsi512_ps(_mm512_set1_epi32(0x7FFF_FFFF))
+        for row in 0..<rows {
+            for group in 0..<(columns / 32) {
+                let start = row * columns + group * 32
+                let source = x + start
+                // maxps returns its second operand when either is NaN: a NaN never replaces.
+                let largest = _mm512_max_ps(_mm512_and_ps(_mm512_loadu_ps(source), signless),
+                                            _mm512_and_ps(_mm512_loadu_ps(source + 16), signless))
+                let maximum = _mm512_reduce_max_ps(_mm512_max_ps(largest, _mm512_setzero_ps()))
+                let inverse: Float = maximum > 0 ? Self.largest / maximum : 0
+                let scale = _mm512_set1_ps(inverse.isFinite ? inverse : 0)
+                scales[start / 32] = maximum / Self.largest
+                for sixteen in 0..<2 {
+                    let v = _mm512_loadu_ps(source + 16 * sixteen)
+                    // cvtps2dq rounds to nearest even; NaN and huge values become INT32_MIN, clamped.
+                    let limit = Int32(Self.largest)
+                    let q = _mm512_max_epi32(_mm512_min_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(v, scale)), _mm512_set1_epi32(limit)),
+                                             _mm512_set1_epi32(-limit))
+                    let high = _mm512_srai_epi32(_mm512_add_epi32(q, _mm512_set1_epi32(64)), 7)  // x̂ / 128, rounded
+                    let low = _mm512_sub_epi32(q, _mm512_slli_epi32(high, 7))
+                    _mm_storeu_si128(UnsafeMutableRawPointer(highs + start + 16 * sixteen).assumingMemoryBound(to: __m128i.self),
+                                     _mm512_cvtepi32_epi8(high))
+                    _mm_storeu_si128(UnsafeMutableRawPointer(lows + start + 16 * sixteen).assumingMemoryBound(to: __m128i.self),
+                                     _mm512_cvtepi32_epi8(low))
+                    offsets[start / 16 + sixteen] = -32 &* _mm512_reduce_add_epi32(q)
+                    let sum = _mm512_reduce_add_ps(v)
+                    if sixteen % 2 == 0 { groupSums[start / 32 + sixteen / 2] = sum } else { groupSums[start / 32 + sixteen / 2] += sum }
+                }
+            }
+        }
+    }
+
+    /// The largest |x̂|: 127·128, so that h stays within −127…127.
+    static let largest: Float = 16256
+
+    deinit {
+        highs.deallocate()
+        lows.deallocate()
+        scales.deallocate()
+        groupSums.deallocate()
+        offsets.deallocate()
+    }
+}
+
+/// Eight values of one kind, one per activation row, that stay in registers once inlined (every
+/// index the kernels use is a constant).
+struct EightLanes<Value> {
+    var v0, v1, v2, v3, v4, v5, v6, v7: Value
+
+    @inline(__always)
+    init(_ value: Value) { (v0, v1, v2, v3, v4, v5, v6, v7) = (value, value, value, value, value, value, value, value) }
+
+    @inline(__always)
+    subscript(_ i: Int) -> Value {
+        get {
+            switch i {
+            case 0: v0
+            case 1: v1
+            case 2: v2
+            case 3: v3
+            case 4: v4
+            case 5: v5
+            case 6: v6
+            default: v7
+            }
+        }
+        set {
+            switch i {
+            case 0: v0 = newValue
+            case 1: v1 = newValue
+            case 2: v2 = newValue
+            case 3: v3 = newValue
+            case 4: v4 = newValue
+            case 5: v5 = newValue
+            case 6: v6 = newValue
+            default: v7 = newValue
+            }
+        }
+    }
+}
+
+/// Calls `body` for rows 0..<count, written out one by one so each call sees a constant.
+@inline(__always)
+private func forEachRow(_ count: Int, _ body: (Int) -> Void) {
+    body(0)
+    if count > 1 { body(1) }
+    if count > 2 { body(2); body(3) }
+    if count > 4 { body(4); body(5); body(6); body(7) }
+}
+
+/// The byte kernels over one tile.
+enum ByteDot {
+    /// Asks for the 64-byte line `prefetchDistance` bytes ahead of `address`.
+    @inline(__always)
+    private static func prefetch(_ address: UnsafeRawPointer) {
+        braid_prefetch(address + IntegerDot.prefetchDistance)
+    }
+
+    @inline(__always)
+    private static func halves(_ p: UnsafeRawPointer) -> __m512 {
+        _mm512_cvtph_ps(_mm256_loadu_si256(p.assumingMemoryBound(to: __m256i.self)))
+    }
+
+    @inline(__always)
+    private static func bytes16(_ p: UnsafeRawPointer) -> __m128i {
+        _mm_loadu_si128(p.assumingMemoryBound(to: __m128i.self))
+    }
+
+    /// Each row's integer sum over the 15-bit activations: 128 × the high bytes' sum + the low bytes'.
+    @inline(__always)
+    private static func joined(_ highs: EightLanes<__m512i>, _ lows: EightLanes<__m512i>, _ n: Int) -> EightLanes<__m512i> {
+        var sums = lows
+        forEachRow(n) { r in sums[r] = _mm512_add_epi32(_mm512_slli_epi32(highs[r], 7), lows[r]) }
+        return sums
+    }
+
+    /// Rows `firstRow ..< firstRow + R.count` of `x` times the 16 weight rows of Q4_K tile `tile`
+    /// (`blocks` tile-blocks): row r's 16 outputs go to `output + r·outputStride`, rows past
+    /// `x.rows` are not written.
+    @inline(__always)
+    static func q4_K<R: RowBlock>(_: R.Type, tile: UnsafeRawPointer, blocks: Int, x: ByteActivations, firstRow: Int,
+                                   output: UnsafeMutablePointer<Float>, outputStride: Int) {
+        let n = R.count, columns = x.columns
+        let low = _mm512_set1_epi8(0x0F)
+        var totals = EightLanes(_mm512_setzero_ps())
+        for b in 0..<blocks {
+            let block = tile + b &* 2368
+            for line in stride(from: 2048, to: 2368, by: 64) { prefetch(block + line) }
+            let d = halves(block + 2304), dmin = halves(block + 2336)
+            forEachGroup(8) { g in
+                let scale = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(bytes16(block + (2048 &+ 16 &* g)))), d)
+                let minimum = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(bytes16(block + (2176 &+ 16 &* g)))), dmin)
+                var highSums = EightLanes(_mm512_setzero_si512()), lowSums = highSums
+                for c in 0..<4 {
+                    let chunk = block + (g &* 4 &+ c) &* 64
+                    prefetch(chunk)
+                    let v = _mm512_loadu_si512(chunk)
+                    let lowNibbles = _mm512_and_si512(v, low), highNibbles = _mm512_and_si512(_mm512_srli_epi16(v, 4), low)
+                    let column = b &* 256 &+ 32 &* g &+ 8 &* c
+                    forEachRow(n) { r in
+                        let at = (firstRow &+ r) &* columns &+ column
+                        let h = UnsafeRawPointer(x.highs + at), l = UnsafeRawPointer(x.lows + at)
+                        highSums[r] = braid_dpbusd_broadcast(braid_dpbusd_broadcast(highSums[r], lowNibbles, h), highNibbles, h + 4)
+                        lowSums[r] = braid_dpbusd_broadcast(braid_dpbusd_broadcast(lowSums[r], lowNibbles, l), highNibbles, l + 4)
+                    }
+                }
+                let sums = joined(highSums, lowSums, n)
+                forEachRow(n) { r in
+                    let group = (firstRow &+ r) &* (columns / 32) &+ b &* 8 &+ g
+                    let rowScale = _mm512_mul_ps(scale, _mm512_set1_ps(x.scales[group]))
+                    totals[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums[r]), rowScale, totals[r])
+                    totals[r] = _mm512_fnmadd_ps(minimum, _mm512_set1_ps(x.groupSums[group]), totals[r])
+                }
+            }
+        }
+        forEachRow(n) { r in
+            if firstRow &+ r < x.rows { _mm512_storeu_ps(output + r &* outputStride, totals[r]) }
+        }
+    }
+
+    /// As `q4_K`, for a Q6_K tile.
+    @inline(__always)
+    static func q6_K<R: RowBlock>(_: R.Type, tile: UnsafeRawPointer, blocks: Int, x: ByteActivations, firstRow: Int,
+                                   output: UnsafeMutablePointer<Float>, outputStride: Int) {
+        let n = R.count, columns = x.columns
+        var totals = EightLanes(_mm512_setzero_ps())
+        for b in 0..<blocks {
+            let block = tile + b &* 4384
+            for line in stride(from: 4096, to: 4384, by: 64) { prefetch(block + line) }
+            let d = halves(block + 4352)
+            for s in 0..<16 {
+                let scale = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(bytes16(block + (4096 &+ 16 &* s)))), d)
+                var highSums = EightLanes(_mm512_setzero_si512()), lowSums = highSums
+                forEachRow(n) { r in lowSums[r] = _mm512_set1_epi32(x.offsets[(firstRow &+ r) &* (columns / 16) &+ b &* 16 &+ s]) }
+                for c in 0..<4 {
+                    let chunk = block + (s &* 4 &+ c) &* 64
+                    prefetch(chunk)
+                    let v = _mm512_loadu_si512(chunk)
+                    let column = b &* 256 &+ 16 &* s &+ 4 &* c
+                    forEachRow(n) { r in
+                        let at = (firstRow &+ r) &* columns &+ column
+                        highSums[r] = braid_dpbusd_broadcast(highSums[r], v, UnsafeRawPointer(x.highs + at))
+                        lowSums[r] = braid_dpbusd_broadcast(lowSums[r], v, UnsafeRawPointer(x.lows + at))
+                    }
+                }
+                let sums = joined(highSums, lowSums, n)
+                forEachRow(n) { r in
+                    let rowScale = _mm512_mul_ps(scale, _mm512_set1_ps(x.scales[(firstRow &+ r) &* (columns / 32) &+ b &* 8 &+ s / 2]))
+                    totals[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums[r]), rowScale, totals[r])
+                }
+            }
+        }
+        forEachRow(n) { r in
+            if firstRow &+ r < x.rows { _mm512_storeu_ps(output + r &* outputStride, totals[r]) }
+        }
+    }
+
+    /// Weight rows `tiles` (in tiles of 16) of y = x̂ · Wᵀ for every row of `x`: rows in passes of
+    /// 8, then 4, 2 and 1, each pass over every tile of the range.
+    static func multiply(_ weights: TiledWeights, tiles: Range<Int>, x: ByteActivations, into y: UnsafeMutablePointer<Float>, rows: Int) {
+        var first = 0
+        func pass<R: RowBlock>(_ block: R.Type) {
+            for t in tiles {
+                let tile = UnsafeRawPointer(weights.data + t &* weights.blocksPerRow &* weights.tileBlockBytes)
+                let output = y + (first &* rows &+ t &* TiledWeights.tileRows)
+                if weights.type == .q4_K {
+                    q4_K(block, tile: tile, blocks: weights.blocksPerRow, x: x, firstRow: first, output: output, outputStride: rows)
+                } else {
+                    q6_K(block, tile: tile, blocks: weights.blocksPerRow, x: x, firstRow: first, output: output, outputStride: rows)
+                }
+            }
+            first += R.count
+        }
+        while x.paddedRows - first >= 8 { pass(EightRows.self) }
+        if x.paddedRows - first >= 4 { pass(FourRows.self) }
+        if x.rows - first >= 2 { pass(TwoRows.self) }
+        if x.rows - first == 1 { pass(OneRow.self) }
+    }
+}
+#endif
