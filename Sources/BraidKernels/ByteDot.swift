@@ -54,7 +54,8 @@ final class ByteActivations: @unchecked Sendable {  // written before, read duri
         groupSums.initialize(repeating: 0, count: count / 32)
         offsets = .allocate(capacity: count / 16)
         offsets.initialize(repeating: 0, count: count / 16)
-        let signless = _mm512_castsi512_ps(_mm512_set1_epi32(0x7FFF_FFFF))
+        let signless = _mm512_castsi512_ps(_mm512_set1_epi32(0x7FFF_FFFF)), limit = Int32(Self.largest)
+        let upper = _mm512_set1_epi32(limit), lower = _mm512_set1_epi32(-limit)
         for row in 0..<rows {
             for group in 0..<(columns / 32) {
                 let start = row * columns + group * 32
@@ -66,12 +67,11 @@ final class ByteActivations: @unchecked Sendable {  // written before, read duri
                 let inverse: Float = maximum > 0 ? Self.largest / maximum : 0
                 let scale = _mm512_set1_ps(inverse.isFinite ? inverse : 0)
                 scales[start / 32] = maximum / Self.largest
+                var total: Float = 0
                 for sixteen in 0..<2 {
                     let v = _mm512_loadu_ps(source + 16 * sixteen)
                     // cvtps2dq rounds to nearest even; NaN and huge values become INT32_MIN, clamped.
-                    let limit = Int32(Self.largest)
-                    let q = _mm512_max_epi32(_mm512_min_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(v, scale)), _mm512_set1_epi32(limit)),
-                                             _mm512_set1_epi32(-limit))
+                    let q = _mm512_max_epi32(_mm512_min_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(v, scale)), upper), lower)
                     let high = _mm512_srai_epi32(_mm512_add_epi32(q, _mm512_set1_epi32(64)), 7)  // x̂ / 128, rounded
                     let low = _mm512_sub_epi32(q, _mm512_slli_epi32(high, 7))
                     _mm_storeu_si128(UnsafeMutableRawPointer(highs + start + 16 * sixteen).assumingMemoryBound(to: __m128i.self),
@@ -79,9 +79,9 @@ final class ByteActivations: @unchecked Sendable {  // written before, read duri
                     _mm_storeu_si128(UnsafeMutableRawPointer(lows + start + 16 * sixteen).assumingMemoryBound(to: __m128i.self),
                                      _mm512_cvtepi32_epi8(low))
                     offsets[start / 16 + sixteen] = -32 &* _mm512_reduce_add_epi32(q)
-                    let sum = _mm512_reduce_add_ps(v)
-                    if sixteen % 2 == 0 { groupSums[start / 32 + sixteen / 2] = sum } else { groupSums[start / 32 + sixteen / 2] += sum }
+                    total += _mm512_reduce_add_ps(v)
                 }
+                groupSums[start / 32] = total
             }
         }
     }
@@ -146,12 +146,6 @@ private func forEachRow(_ count: Int, _ body: (Int) -> Void) {
 
 /// The byte kernels over one tile.
 enum ByteDot {
-    /// Asks for the 64-byte line `prefetchDistance` bytes ahead of `address`.
-    @inline(__always)
-    private static func prefetch(_ address: UnsafeRawPointer) {
-        braid_prefetch(address + IntegerDot.prefetchDistance)
-    }
-
     @inline(__always)
     private static func halves(_ p: UnsafeRawPointer) -> __m512 {
         _mm512_cvtph_ps(_mm256_loadu_si256(p.assumingMemoryBound(to: __m256i.self)))
@@ -180,16 +174,16 @@ enum ByteDot {
         let low = _mm512_set1_epi8(0x0F)
         var totals = EightLanes(_mm512_setzero_ps())
         for b in 0..<blocks {
-            let block = tile + b &* 2368
-            for line in stride(from: 2048, to: 2368, by: 64) { prefetch(block + line) }
-            let d = halves(block + 2304), dmin = halves(block + 2336)
+            let block = tile + b &* Q4_KTile.bytes
+            IntegerDot.prefetchBlock(block + Q4_KTile.scales, bytes: Q4_KTile.bytes - Q4_KTile.scales)
+            let d = halves(block + Q4_KTile.d), dmin = halves(block + Q4_KTile.dmin)
             forEachGroup(8) { g in
-                let scale = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(bytes16(block + (2048 &+ 16 &* g)))), d)
-                let minimum = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(bytes16(block + (2176 &+ 16 &* g)))), dmin)
+                let scale = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(bytes16(block + (Q4_KTile.scales &+ 16 &* g)))), d)
+                let minimum = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(bytes16(block + (Q4_KTile.minima &+ 16 &* g)))), dmin)
                 var highSums = EightLanes(_mm512_setzero_si512()), lowSums = highSums
                 for c in 0..<4 {
                     let chunk = block + (g &* 4 &+ c) &* 64
-                    prefetch(chunk)
+                    IntegerDot.prefetchBlock(chunk, bytes: 64)
                     let v = _mm512_loadu_si512(chunk)
                     let lowNibbles = _mm512_and_si512(v, low), highNibbles = _mm512_and_si512(_mm512_srli_epi16(v, 4), low)
                     let column = b &* 256 &+ 32 &* g &+ 8 &* c
@@ -221,16 +215,16 @@ enum ByteDot {
         let n = R.count, columns = x.columns
         var totals = EightLanes(_mm512_setzero_ps())
         for b in 0..<blocks {
-            let block = tile + b &* 4384
-            for line in stride(from: 4096, to: 4384, by: 64) { prefetch(block + line) }
-            let d = halves(block + 4352)
+            let block = tile + b &* Q6_KTile.bytes
+            IntegerDot.prefetchBlock(block + Q6_KTile.scales, bytes: Q6_KTile.bytes - Q6_KTile.scales)
+            let d = halves(block + Q6_KTile.d)
             for s in 0..<16 {
-                let scale = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(bytes16(block + (4096 &+ 16 &* s)))), d)
+                let scale = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(bytes16(block + (Q6_KTile.scales &+ 16 &* s)))), d)
                 var highSums = EightLanes(_mm512_setzero_si512()), lowSums = highSums
                 forEachRow(n) { r in lowSums[r] = _mm512_set1_epi32(x.offsets[(firstRow &+ r) &* (columns / 16) &+ b &* 16 &+ s]) }
                 for c in 0..<4 {
                     let chunk = block + (s &* 4 &+ c) &* 64
-                    prefetch(chunk)
+                    IntegerDot.prefetchBlock(chunk, bytes: 64)
                     let v = _mm512_loadu_si512(chunk)
                     let column = b &* 256 &+ 16 &* s &+ 4 &* c
                     forEachRow(n) { r in

@@ -1,11 +1,11 @@
 // Q4_K and Q6_K matrices repacked for the byte kernels of AVX-512 VNNI builds. A tile holds 16
 // weight rows; in each 64-byte register the 16 int32 lanes are the 16 rows, and the four bytes of
 // a lane are four consecutive columns of its row. One vpdpbusd then multiplies 4 columns of 16
-// rows by the same 4 activation bytes, broadcast from memory — 64 multiply-adds where the int16
-// kernels do 32 — and every per-row scale of a sub-block lands in its row's lane, so a whole
+// rows by the same 4 activation bytes, broadcast from memory (ByteDot takes two, one per byte of
+// its 15-bit activations), and every per-row scale of a sub-block lands in its row's lane, so a whole
 // sub-block's integer sum is scaled by one float multiply-add for all 16 rows. Unpacking is one
 // `and` (and a shift) per 128 weights, shared by every activation row: a forward of 8 tokens
-// reads the weights at about the speed of one (see Benchmarks/README.md).
+// costs 1.9× one rather than 2.6× with the int16 kernels (README, "How the time is spent").
 //
 // One tile-block (16 rows × 256 columns, one K block of each row), Q4_K, 2368 bytes:
 //
@@ -26,6 +26,16 @@ import BraidVNNI
 import _Builtin_intrinsics.intel
 #endif
 
+/// Where things sit in a Q4_K tile-block (see the diagram above).
+enum Q4_KTile {
+    static let scales = 2048, minima = 2176, d = 2304, dmin = 2336, bytes = 2368
+}
+
+/// Where things sit in a Q6_K tile-block (see the diagram above).
+enum Q6_KTile {
+    static let scales = 4096, d = 4352, bytes = 4384
+}
+
 /// A Q4_K or Q6_K weight matrix repacked in tiles of 16 rows for the byte kernels.
 public final class TiledWeights: @unchecked Sendable {  // written once when packed, then only read
     /// Weight rows per tile.
@@ -38,8 +48,6 @@ public final class TiledWeights: @unchecked Sendable {  // written once when pac
     let tileBlockBytes: Int
     /// The tiles: tile t's blocks side by side, tile after tile.
     let data: UnsafeMutableRawPointer
-    /// Bytes held.
-    public let byteCount: Int
 
     /// Whether this build has the byte kernels and `matrix` can be tiled for them.
     static func canTile(_ matrix: WeightMatrix) -> Bool {
@@ -55,67 +63,75 @@ public final class TiledWeights: @unchecked Sendable {  // written once when pac
         guard Self.canTile(matrix) else { return nil }
         type = matrix.type
         blocksPerRow = matrix.columns / 256
-        tileBlockBytes = type == .q4_K ? 2368 : 4384
+        tileBlockBytes = type == .q4_K ? Q4_KTile.bytes : Q6_KTile.bytes
         let tiles = matrix.rows / Self.tileRows
-        byteCount = tiles * blocksPerRow * tileBlockBytes
-        data = .allocate(byteCount: byteCount, alignment: 64)
-        let (data, blocks, tileBytes, rowBytes) = (data, blocksPerRow, tileBlockBytes, matrix.rowBytes)
+        data = .allocate(byteCount: tiles * blocksPerRow * tileBlockBytes, alignment: 64)
+        let (data, blocks, tileBytes) = (data, blocksPerRow, tileBlockBytes)
         pool.forEach(tiles) { t in
+            // The tile's first row's block b; row j's is j·rowBytes further.
             for b in 0..<blocks {
+                let first = matrix.data + t * Self.tileRows * matrix.rowBytes + b * matrix.type.blockBytes
                 let destination = data + (t * blocks + b) * tileBytes
-                let sources = (0..<Self.tileRows).map { j in matrix.data + (t * Self.tileRows + j) * rowBytes + b * matrix.type.blockBytes }
-                if matrix.type == .q4_K { Self.packQ4_K(sources, into: destination) } else { Self.packQ6_K(sources, into: destination) }
+                if matrix.type == .q4_K {
+                    Self.packQ4_K(first, rowBytes: matrix.rowBytes, into: destination)
+                } else {
+                    Self.packQ6_K(first, rowBytes: matrix.rowBytes, into: destination)
+                }
             }
         }
     }
 
     deinit { data.deallocate() }
 
-    /// The 4-bit value of column `column` (0…255) of the Q4_K block at `block`.
-    private static func q4_K(_ block: UnsafeRawPointer, _ column: Int) -> UInt8 {
-        let group = column / 32
-        return (Blocks.byte(block, 16 + 32 * (group >> 1) + column % 32) >> UInt8(4 * (group & 1))) & 0x0F
-    }
+    /// Where byte `byte` of row `row`'s lane in 64-byte chunk `chunk` of a tile-block sits.
+    @inline(__always)
+    private static func valueIndex(chunk: Int, row: Int, byte: Int) -> Int { (chunk * 16 + row) * 4 + byte }
 
-    /// The 6-bit value (0…63, before its −32) of column `column` of the Q6_K block at `block`.
-    private static func q6_K(_ block: UnsafeRawPointer, _ column: Int) -> UInt8 {
-        let half = column / 128, k = column % 128 / 32, l = column % 32
-        let low = (Blocks.byte(block, 64 * half + 32 * (k & 1) + l) >> UInt8(4 * (k >> 1))) & 0x0F
-        let high = (Blocks.byte(block, 128 + 32 * half + l) >> UInt8(2 * k)) & 3
-        return low | high << 4
-    }
+    /// Unit sub-block scales: the formats' unpackers then give Q4_K's nibbles and Q6_K's q − 32.
+    private static let unscaled = WeightScales(scale: 1, offsets: SIMD8(), subBlockScales: SIMD16(repeating: 1))
 
-    private static func packQ4_K(_ sources: [UnsafeRawPointer], into destination: UnsafeMutableRawPointer) {
+    /// The 16 Q4_K blocks at `first`, `rowBytes` apart, as one tile-block.
+    private static func packQ4_K(_ first: UnsafeRawPointer, rowBytes: Int, into destination: UnsafeMutableRawPointer) {
         let out = destination.assumingMemoryBound(to: UInt8.self)
-        for (j, block) in sources.enumerated() {
-            for g in 0..<8 {
-                for c in 0..<4 {
-                    for k in 0..<4 {
-                        let column = 32 * g + 8 * c + k
-                        out[((g * 4 + c) * 16 + j) * 4 + k] = q4_K(block, column) | q4_K(block, column + 4) << 4
+        withUnsafeTemporaryAllocation(of: Int16.self, capacity: 32) { buffer in
+            let q = buffer.baseAddress!
+            for j in 0..<tileRows {
+                let block = first + j * rowBytes
+                for g in 0..<8 {
+                    Q4_KFormat.values(block, group: g, scales: unscaled, into: q)
+                    for c in 0..<4 {
+                        for k in 0..<4 { out[valueIndex(chunk: g * 4 + c, row: j, byte: k)] = UInt8(q[8 * c + k] | q[8 * c + 4 + k] << 4) }
                     }
                 }
+                let (scales, mins) = Blocks.scalesAndMins(block + 4)
+                for g in 0..<8 {
+                    out[Q4_KTile.scales + 16 * g + j] = scales[g]
+                    out[Q4_KTile.minima + 16 * g + j] = mins[g]
+                }
+                destination.storeBytes(of: block.loadUnaligned(as: UInt16.self), toByteOffset: Q4_KTile.d + 2 * j, as: UInt16.self)
+                destination.storeBytes(of: block.loadUnaligned(fromByteOffset: 2, as: UInt16.self), toByteOffset: Q4_KTile.dmin + 2 * j,
+                                       as: UInt16.self)
             }
-            let (scales, mins) = Blocks.scalesAndMins(block + 4)
-            for g in 0..<8 {
-                out[2048 + 16 * g + j] = scales[g]
-                out[2176 + 16 * g + j] = mins[g]
-            }
-            destination.storeBytes(of: block.loadUnaligned(as: UInt16.self), toByteOffset: 2304 + 2 * j, as: UInt16.self)
-            destination.storeBytes(of: block.loadUnaligned(fromByteOffset: 2, as: UInt16.self), toByteOffset: 2336 + 2 * j, as: UInt16.self)
         }
     }
 
-    private static func packQ6_K(_ sources: [UnsafeRawPointer], into destination: UnsafeMutableRawPointer) {
+    /// The 16 Q6_K blocks at `first`, `rowBytes` apart, as one tile-block.
+    private static func packQ6_K(_ first: UnsafeRawPointer, rowBytes: Int, into destination: UnsafeMutableRawPointer) {
         let out = destination.assumingMemoryBound(to: UInt8.self)
-        for (j, block) in sources.enumerated() {
-            for s in 0..<16 {
-                for c in 0..<4 {
-                    for k in 0..<4 { out[((s * 4 + c) * 16 + j) * 4 + k] = q6_K(block, 16 * s + 4 * c + k) }
+        withUnsafeTemporaryAllocation(of: Int16.self, capacity: 32) { buffer in
+            let q = buffer.baseAddress!
+            for j in 0..<tileRows {
+                let block = first + j * rowBytes
+                for g in 0..<8 {
+                    Q6_KFormat.values(block, group: g, scales: unscaled, into: q)
+                    for i in 0..<32 {  // sub-block 2g + i/16, chunk i/4 of the group's 8
+                        out[valueIndex(chunk: 8 * g + i / 4, row: j, byte: i % 4)] = UInt8(q[i] + 32)
+                    }
                 }
-                out[4096 + 16 * s + j] = Blocks.byte(block, 192 + s)
+                for s in 0..<16 { out[Q6_KTile.scales + 16 * s + j] = Blocks.byte(block, 192 + s) }
+                destination.storeBytes(of: block.loadUnaligned(fromByteOffset: 208, as: UInt16.self), toByteOffset: Q6_KTile.d + 2 * j,
+                                       as: UInt16.self)
             }
-            destination.storeBytes(of: block.loadUnaligned(fromByteOffset: 208, as: UInt16.self), toByteOffset: 4352 + 2 * j, as: UInt16.self)
         }
     }
 
@@ -130,26 +146,25 @@ public final class TiledWeights: @unchecked Sendable {  // written once when pac
                 for j in 0..<Self.tileRows {
                     let out = destination + (t * Self.tileRows + j - rows.lowerBound) * columns + b * 256
                     if type == .q4_K {
-                        let d = Blocks.half(block, 2304 + 2 * j), dmin = Blocks.half(block, 2336 + 2 * j)
+                        let d = Blocks.half(block, Q4_KTile.d + 2 * j), dmin = Blocks.half(block, Q4_KTile.dmin + 2 * j)
                         for g in 0..<8 {
-                            let scale = d * Float(Blocks.byte(block, 2048 + 16 * g + j))
-                            let minimum = dmin * Float(Blocks.byte(block, 2176 + 16 * g + j))
+                            let scale = d * Float(Blocks.byte(block, Q4_KTile.scales + 16 * g + j))
+                            let minimum = dmin * Float(Blocks.byte(block, Q4_KTile.minima + 16 * g + j))
                             for c in 0..<4 {
                                 for k in 0..<4 {
-                                    let byte = Blocks.byte(block, ((g * 4 + c) * 16 + j) * 4 + k)
+                                    let byte = Blocks.byte(block, Self.valueIndex(chunk: g * 4 + c, row: j, byte: k))
                                     out[32 * g + 8 * c + k] = scale * Float(byte & 0x0F) - minimum
                                     out[32 * g + 8 * c + 4 + k] = scale * Float(byte >> 4) - minimum
                                 }
                             }
                         }
                     } else {
-                        let d = Blocks.half(block, 4352 + 2 * j)
+                        let d = Blocks.half(block, Q6_KTile.d + 2 * j)
                         for s in 0..<16 {
-                            let scale = d * Float(block.load(fromByteOffset: 4096 + 16 * s + j, as: Int8.self))
-                            for c in 0..<4 {
-                                for k in 0..<4 {
-                                    out[16 * s + 4 * c + k] = scale * Float(Int32(Blocks.byte(block, ((s * 4 + c) * 16 + j) * 4 + k)) - 32)
-                                }
+                            let scale = d * Float(block.load(fromByteOffset: Q6_KTile.scales + 16 * s + j, as: Int8.self))
+                            for i in 0..<16 {
+                                let q = Blocks.byte(block, Self.valueIndex(chunk: 4 * s + i / 4, row: j, byte: i % 4))
+                                out[16 * s + i] = scale * Float(Int32(q) - 32)
                             }
                         }
                     }

@@ -36,9 +36,12 @@ struct ModelWeights: Sendable {
                 throw ModelError.tensorShape(tensor: name, expected: [columns, rows], found: tensor.dimensions)
             }
             let matrix = WeightMatrix(type: tensor.type, rows: rows, columns: columns, data: tensor.data)
-            guard products else { return matrix }
+            return products ? tiled(matrix, of: tensor) : matrix
+        }
+        func tiled(_ matrix: WeightMatrix, of tensor: GGUFTensor) -> WeightMatrix {
             let tiled = matrix.tiled(pool: pool)
-            // Repacked weights are read from their tiles; the mapped bytes need not stay in memory too.
+            // Repacked weights are read from their tiles; the mapped bytes need not stay in memory
+            // too (rows looked up in a tied embedding are read back from the file as needed).
             if tiled.tiles != nil { gguf.release(tensor) }
             return tiled
         }
@@ -55,7 +58,7 @@ struct ModelWeights: Sendable {
         tokenEmbedding = try matrix("token_embd.weight", rows: c.vocabularySize, columns: d, products: false)  // rows looked up
         outputNorm = try vector("output_norm.weight", count: d)
         output = gguf.tensor(named: "output.weight") == nil
-            ? tokenEmbedding.tiled(pool: pool) : try matrix("output.weight", rows: c.vocabularySize, columns: d)
+            ? tiled(tokenEmbedding, of: try gguf.requireTensor("token_embd.weight")) : try matrix("output.weight", rows: c.vocabularySize, columns: d)
         layers = try (0..<c.layerCount).map { i in
             let p = "blk.\(i)."
             let biases = architecture.hasQKVBiases
