@@ -24,7 +24,7 @@ final class ByteActivations: @unchecked Sendable {  // written before, read duri
     let rows: Int
     /// Rows laid out: as `QuantizedActivations.paddedRows`, the extra rows all zeros.
     let paddedRows: Int
-    /// Values per row (a multiple of 256).
+    /// Values per row (a multiple of 32).
     let columns: Int
     /// The high bytes h of the 15-bit values x̂ = 128·h + l, row r at `r·columns`.
     let highs: UnsafeMutablePointer<Int8>
@@ -36,10 +36,12 @@ final class ByteActivations: @unchecked Sendable {  // written before, read duri
     let groupSums: UnsafeMutablePointer<Float>
     /// −32·Σx̂ of each 16 values (the Q6_K kernel's starting sums), row r's at `r·columns/16 + s`.
     let offsets: UnsafeMutablePointer<Int32>
+    /// Σx̂ of each 32 values (for the zero points of the 32-value formats), laid out as `scales`.
+    let integerSums: UnsafeMutablePointer<Int32>
 
-    /// Quantizes `rows` rows of `columns` Floats (row-major, `columns` a multiple of 256).
+    /// Quantizes `rows` rows of `columns` Floats (row-major, `columns` a multiple of 32).
     init(_ x: UnsafePointer<Float>, rows: Int, columns: Int) {
-        precondition(columns % 256 == 0, "byte activations are whole K blocks")
+        precondition(columns % 32 == 0, "byte activations are whole groups of 32")
         self.rows = rows
         self.columns = columns
         paddedRows = WeightMatrix.kernelRows(rows)
@@ -54,6 +56,8 @@ final class ByteActivations: @unchecked Sendable {  // written before, read duri
         groupSums.initialize(repeating: 0, count: count / 32)
         offsets = .allocate(capacity: count / 16)
         offsets.initialize(repeating: 0, count: count / 16)
+        integerSums = .allocate(capacity: count / 32)
+        integerSums.initialize(repeating: 0, count: count / 32)
         let signless = _mm512_castsi512_ps(_mm512_set1_epi32(0x7FFF_FFFF)), limit = Int32(Self.largest)
         let upper = _mm512_set1_epi32(limit), lower = _mm512_set1_epi32(-limit)
         for row in 0..<rows {
@@ -67,7 +71,7 @@ final class ByteActivations: @unchecked Sendable {  // written before, read duri
                 let inverse: Float = maximum > 0 ? Self.largest / maximum : 0
                 let scale = _mm512_set1_ps(inverse.isFinite ? inverse : 0)
                 scales[start / 32] = maximum / Self.largest
-                var total: Float = 0
+                var total: Float = 0, integerTotal: Int32 = 0
                 for sixteen in 0..<2 {
                     let v = _mm512_loadu_ps(source + 16 * sixteen)
                     // cvtps2dq rounds to nearest even; NaN and huge values become INT32_MIN, clamped.
@@ -78,10 +82,13 @@ final class ByteActivations: @unchecked Sendable {  // written before, read duri
                                      _mm512_cvtepi32_epi8(high))
                     _mm_storeu_si128(UnsafeMutableRawPointer(lows + start + 16 * sixteen).assumingMemoryBound(to: __m128i.self),
                                      _mm512_cvtepi32_epi8(low))
-                    offsets[start / 16 + sixteen] = -32 &* _mm512_reduce_add_epi32(q)
+                    let integerSum = _mm512_reduce_add_epi32(q)
+                    offsets[start / 16 + sixteen] = -32 &* integerSum
+                    integerTotal &+= integerSum
                     total += _mm512_reduce_add_ps(v)
                 }
                 groupSums[start / 32] = total
+                integerSums[start / 32] = integerTotal
             }
         }
     }
@@ -95,6 +102,7 @@ final class ByteActivations: @unchecked Sendable {  // written before, read duri
         scales.deallocate()
         groupSums.deallocate()
         offsets.deallocate()
+        integerSums.deallocate()
     }
 }
 
@@ -245,6 +253,70 @@ enum ByteDot {
         }
     }
 
+    /// As `q4_K`, for a tile of a 32-value format (`SmallBlockTile`): each block's integer sum
+    /// starts at −zero point·Σx̂ and is scaled by the rows' d; with a minimum, m·Σx is added.
+    @inline(__always)
+    static func smallBlocks<F: SmallBlockTiling, R: RowBlock>(_ format: F.Type, _: R.Type, tile: UnsafeRawPointer, blocks: Int,
+                                                             x: ByteActivations, firstRow: Int, output: UnsafeMutablePointer<Float>,
+                                                             outputStride: Int) {
+        let n = R.count, columns = x.columns, regions = SmallBlockTile(format, blocks: blocks)
+        let low = _mm512_set1_epi8(0x0F), sixteen = _mm512_set1_epi8(16)
+        var totals = EightLanes(_mm512_setzero_ps())
+        for b in 0..<blocks {
+            let values = tile + b &* regions.valueBytes, fifthBits = tile + (regions.fifthBits &+ b &* 64)
+            IntegerDot.prefetchBlock(values, bytes: regions.valueBytes)
+            if F.bits == 5 { IntegerDot.prefetchBlock(fifthBits, bytes: 64) }
+            if b & 1 == 0 {
+                IntegerDot.prefetchBlock(tile + (regions.d &+ b &* 32), bytes: 64)
+                if F.hasOffset { IntegerDot.prefetchBlock(tile + (regions.m &+ b &* 32), bytes: 64) }
+            }
+            var highSums = EightLanes(_mm512_setzero_si512()), lowSums = highSums
+            if F.zeroPoint != 0 {
+                forEachRow(n) { r in
+                    lowSums[r] = _mm512_set1_epi32(-F.zeroPoint &* x.integerSums[(firstRow &+ r) &* (columns / 32) &+ b])
+                }
+            }
+            if F.bits == 8 {
+                for c in 0..<8 {
+                    let v = _mm512_loadu_si512(values + c &* 64), column = b &* 32 &+ 4 &* c
+                    forEachRow(n) { r in
+                        let at = (firstRow &+ r) &* columns &+ column
+                        highSums[r] = braid_dpbusd_broadcast(highSums[r], v, UnsafeRawPointer(x.highs + at))
+                        lowSums[r] = braid_dpbusd_broadcast(lowSums[r], v, UnsafeRawPointer(x.lows + at))
+                    }
+                }
+            } else {
+                for c in 0..<4 {
+                    let v = _mm512_loadu_si512(values + c &* 64)
+                    var lowNibbles = _mm512_and_si512(v, low), highNibbles = _mm512_and_si512(_mm512_srli_epi16(v, 4), low)
+                    if F.bits == 5 {
+                        lowNibbles = _mm512_mask_add_epi8(lowNibbles, fifthBits.loadUnaligned(fromByteOffset: 16 &* c, as: UInt64.self),
+                                                          lowNibbles, sixteen)
+                        highNibbles = _mm512_mask_add_epi8(highNibbles, fifthBits.loadUnaligned(fromByteOffset: 16 &* c &+ 8, as: UInt64.self),
+                                                           highNibbles, sixteen)
+                    }
+                    let column = b &* 32 &+ 8 &* c
+                    forEachRow(n) { r in
+                        let at = (firstRow &+ r) &* columns &+ column
+                        let h = UnsafeRawPointer(x.highs + at), l = UnsafeRawPointer(x.lows + at)
+                        highSums[r] = braid_dpbusd_broadcast(braid_dpbusd_broadcast(highSums[r], lowNibbles, h), highNibbles, h + 4)
+                        lowSums[r] = braid_dpbusd_broadcast(braid_dpbusd_broadcast(lowSums[r], lowNibbles, l), highNibbles, l + 4)
+                    }
+                }
+            }
+            let sums = joined(highSums, lowSums, n)
+            let d = halves(tile + (regions.d &+ b &* 32)), m = F.hasOffset ? halves(tile + (regions.m &+ b &* 32)) : _mm512_setzero_ps()
+            forEachRow(n) { r in
+                let group = (firstRow &+ r) &* (columns / 32) &+ b
+                totals[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums[r]), _mm512_mul_ps(d, _mm512_set1_ps(x.scales[group])), totals[r])
+                if F.hasOffset { totals[r] = _mm512_fmadd_ps(m, _mm512_set1_ps(x.groupSums[group]), totals[r]) }
+            }
+        }
+        forEachRow(n) { r in
+            if firstRow &+ r < x.rows { _mm512_storeu_ps(output + r &* outputStride, totals[r]) }
+        }
+    }
+
     /// Weight rows `tiles` (in tiles of 16) of y = x̂ · Wᵀ for every row of `x`: rows in passes of
     /// 8, then 4, 2 and 1, each pass over every tile of the range.
     static func multiply(_ weights: TiledWeights, tiles: Range<Int>, x: ByteActivations, into y: UnsafeMutablePointer<Float>, rows: Int) {
@@ -253,10 +325,16 @@ enum ByteDot {
             for t in tiles {
                 let tile = UnsafeRawPointer(weights.data + t &* weights.blocksPerRow &* weights.tileBlockBytes)
                 let output = y + (first &* rows &+ t &* TiledWeights.tileRows)
-                if weights.type == .q4_K {
-                    q4_K(block, tile: tile, blocks: weights.blocksPerRow, x: x, firstRow: first, output: output, outputStride: rows)
-                } else {
-                    q6_K(block, tile: tile, blocks: weights.blocksPerRow, x: x, firstRow: first, output: output, outputStride: rows)
+                let blocks = weights.blocksPerRow
+                switch weights.type {
+                case .q4_K: q4_K(block, tile: tile, blocks: blocks, x: x, firstRow: first, output: output, outputStride: rows)
+                case .q6_K: q6_K(block, tile: tile, blocks: blocks, x: x, firstRow: first, output: output, outputStride: rows)
+                case .q4_0: smallBlocks(Q4_0Format.self, block, tile: tile, blocks: blocks, x: x, firstRow: first, output: output, outputStride: rows)
+                case .q4_1: smallBlocks(Q4_1Format.self, block, tile: tile, blocks: blocks, x: x, firstRow: first, output: output, outputStride: rows)
+                case .q5_0: smallBlocks(Q5_0Format.self, block, tile: tile, blocks: blocks, x: x, firstRow: first, output: output, outputStride: rows)
+                case .q5_1: smallBlocks(Q5_1Format.self, block, tile: tile, blocks: blocks, x: x, firstRow: first, output: output, outputStride: rows)
+                case .q8_0: smallBlocks(Q8_0Format.self, block, tile: tile, blocks: blocks, x: x, firstRow: first, output: output, outputStride: rows)
+                case .f32, .f16, .bf16, .q5_K: preconditionFailure("\(weights.type) is never tiled")
                 }
             }
             first += R.count

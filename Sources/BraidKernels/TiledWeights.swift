@@ -1,9 +1,9 @@
-// Q4_K and Q6_K matrices repacked for the byte kernels of AVX-512 VNNI builds. A tile holds 16
+// Quantized matrices repacked for the byte kernels of AVX-512 VNNI builds. A tile holds 16
 // weight rows; in each 64-byte register the 16 int32 lanes are the 16 rows, and the four bytes of
 // a lane are four consecutive columns of its row. One vpdpbusd then multiplies 4 columns of 16
 // rows by the same 4 activation bytes, broadcast from memory (ByteDot takes two, one per byte of
-// its 15-bit activations), and every per-row scale of a sub-block lands in its row's lane, so a whole
-// sub-block's integer sum is scaled by one float multiply-add for all 16 rows. Unpacking is one
+// its 15-bit activations), and every per-row scale of a block or sub-block lands in its row's
+// lane, so its integer sum is scaled by one float multiply-add for all 16 rows. Unpacking is one
 // `and` (and a shift) per 128 weights, shared by every activation row: a forward of 8 tokens
 // costs 1.9× one rather than 2.6× with the int16 kernels (README, "How the time is spent").
 //
@@ -20,6 +20,18 @@
 // columns), row j, byte k at ((s·4 + c)·16 + j)·4 + k, column 16s + 4c + k; then the int8 scale of
 // sub-block s, row j, at 4096 + 16s + j; then d of rows 0…15 (f16). The −32 of each value is
 // taken with the activations: each sub-block's integer sum starts at −32·Σx̂ of its 16 columns.
+//
+// The 32-value formats (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0) keep their exact size: a tile of B blocks
+// per row is four regions, each read as a stream, the values as unsigned bytes u = q + zero point
+// (8, 0, 16, 0, 128), so that q = u − zero point:
+//
+//   values       block b, chunk c, row j, byte k at b·V + (c·16 + j)·4 + k; 4 and 5 bits
+//                (V = 256): low nibble column 8c + k, high nibble column 8c + 4 + k; 8 bits
+//                (V = 512): column 4c + k
+//   fifth bits   (5 bits only) block b: eight 64-bit masks, the low nibbles' of chunk c at
+//                b·64 + 16c, the high nibbles' at b·64 + 16c + 8; bit j·4 + k for row j, byte k
+//   d            block b, row j at b·32 + 2j (f16)
+//   m            (Q4_1, Q5_1) the same way
 #if canImport(BraidVNNI)
 import BraidCPU
 import BraidVNNI
@@ -36,15 +48,67 @@ enum Q6_KTile {
     static let scales = 4096, d = 4352, bytes = 4384
 }
 
-/// A Q4_K or Q6_K weight matrix repacked in tiles of 16 rows for the byte kernels.
+/// A 32-value block format as the byte kernels read it from tiles (see the diagram above).
+protocol SmallBlockTiling: IntegerDotFormat {
+    /// Bits per value: 4, 5 or 8.
+    static var bits: Int { get }
+    /// What a stored unsigned value exceeds the format's q by.
+    static var zeroPoint: Int32 { get }
+}
+
+extension Q4_0Format: SmallBlockTiling { static var bits: Int { 4 }; static var zeroPoint: Int32 { 8 } }
+extension Q4_1Format: SmallBlockTiling { static var bits: Int { 4 }; static var zeroPoint: Int32 { 0 } }
+extension Q5_0Format: SmallBlockTiling { static var bits: Int { 5 }; static var zeroPoint: Int32 { 16 } }
+extension Q5_1Format: SmallBlockTiling { static var bits: Int { 5 }; static var zeroPoint: Int32 { 0 } }
+extension Q8_0Format: SmallBlockTiling { static var bits: Int { 8 }; static var zeroPoint: Int32 { 128 } }
+
+/// Where the regions of a tile of a 32-value format start (see the diagram above).
+struct SmallBlockTile {
+    /// Bytes of one block's values (16 rows × 32 columns).
+    let valueBytes: Int
+    let fifthBits: Int, d: Int, m: Int
+
+    @inline(__always)
+    init<F: SmallBlockTiling>(_: F.Type, blocks: Int) {
+        valueBytes = F.bits == 8 ? 512 : 256
+        fifthBits = blocks &* valueBytes
+        d = fifthBits &+ (F.bits == 5 ? blocks &* 64 : 0)
+        m = d &+ blocks &* 32
+    }
+
+    /// Row `row`'s 32 stored values u of block `block`, in column order.
+    @inline(__always)
+    func values<F: SmallBlockTiling>(_: F.Type, _ tile: UnsafeRawPointer, block: Int, row: Int, into u: UnsafeMutablePointer<Int32>) {
+        let values = tile + block * valueBytes
+        if F.bits == 8 {
+            for c in 0..<8 {
+                for k in 0..<4 { u[4 * c + k] = Int32(Blocks.byte(values, (c * 16 + row) * 4 + k)) }
+            }
+            return
+        }
+        for c in 0..<4 {
+            let masks = F.bits == 5 ? tile + (fifthBits + block * 64 + 16 * c) : tile
+            let lowBits = F.bits == 5 ? masks.loadUnaligned(as: UInt64.self) >> UInt64(row * 4) : 0
+            let highBits = F.bits == 5 ? masks.loadUnaligned(fromByteOffset: 8, as: UInt64.self) >> UInt64(row * 4) : 0
+            for k in 0..<4 {
+                let byte = Int32(Blocks.byte(values, (c * 16 + row) * 4 + k))
+                u[8 * c + k] = byte & 0x0F | Int32(truncatingIfNeeded: (lowBits >> UInt64(k)) & 1) << 4
+                u[8 * c + 4 + k] = byte >> 4 | Int32(truncatingIfNeeded: (highBits >> UInt64(k)) & 1) << 4
+            }
+        }
+    }
+}
+
+/// A quantized weight matrix repacked in tiles of 16 rows for the byte kernels: Q4_K, Q6_K and
+/// the 32-value formats.
 public final class TiledWeights: @unchecked Sendable {  // written once when packed, then only read
     /// Weight rows per tile.
     static let tileRows = 16
-    /// The stored type the tiles came from (`.q4_K` or `.q6_K`).
+    /// The stored type the tiles came from.
     let type: TensorType
-    /// K blocks (256 columns) per row.
+    /// Blocks (256 columns for K formats, 32 for the others) per row.
     let blocksPerRow: Int
-    /// Bytes of one tile-block (16 rows × 256 columns).
+    /// Bytes of one tile-block (16 rows × one block): a tile is `blocksPerRow` of them.
     let tileBlockBytes: Int
     /// The tiles: tile t's blocks side by side, tile after tile.
     let data: UnsafeMutableRawPointer
@@ -52,7 +116,10 @@ public final class TiledWeights: @unchecked Sendable {  // written once when pac
     /// Whether this build has the byte kernels and `matrix` can be tiled for them.
     static func canTile(_ matrix: WeightMatrix) -> Bool {
         #if canImport(BraidVNNI)
-        return (matrix.type == .q4_K || matrix.type == .q6_K) && matrix.rows % tileRows == 0 && matrix.columns % 256 == 0
+        switch matrix.type {
+        case .q4_K, .q6_K, .q4_0, .q4_1, .q5_0, .q5_1, .q8_0: return matrix.rows % tileRows == 0
+        case .f32, .f16, .bf16, .q5_K: return false
+        }
         #else
         return false
         #endif
@@ -62,20 +129,32 @@ public final class TiledWeights: @unchecked Sendable {  // written once when pac
     init?(_ matrix: WeightMatrix, pool: ComputePool) {
         guard Self.canTile(matrix) else { return nil }
         type = matrix.type
-        blocksPerRow = matrix.columns / 256
-        tileBlockBytes = type == .q4_K ? Q4_KTile.bytes : Q6_KTile.bytes
+        blocksPerRow = matrix.columns / matrix.type.blockSize
+        switch type {
+        case .q4_K: tileBlockBytes = Q4_KTile.bytes
+        case .q6_K: tileBlockBytes = Q6_KTile.bytes
+        default: tileBlockBytes = Self.tileRows * type.blockBytes
+        }
         let tiles = matrix.rows / Self.tileRows
         data = .allocate(byteCount: tiles * blocksPerRow * tileBlockBytes, alignment: 64)
         let (data, blocks, tileBytes) = (data, blocksPerRow, tileBlockBytes)
         pool.forEach(tiles) { t in
+            let first = matrix.data + t * Self.tileRows * matrix.rowBytes, destination = data + t * blocks * tileBytes
+            switch matrix.type {
+            case .q4_0: return Self.packSmallBlocks(Q4_0Format.self, first, rowBytes: matrix.rowBytes, blocks: blocks, into: destination)
+            case .q4_1: return Self.packSmallBlocks(Q4_1Format.self, first, rowBytes: matrix.rowBytes, blocks: blocks, into: destination)
+            case .q5_0: return Self.packSmallBlocks(Q5_0Format.self, first, rowBytes: matrix.rowBytes, blocks: blocks, into: destination)
+            case .q5_1: return Self.packSmallBlocks(Q5_1Format.self, first, rowBytes: matrix.rowBytes, blocks: blocks, into: destination)
+            case .q8_0: return Self.packSmallBlocks(Q8_0Format.self, first, rowBytes: matrix.rowBytes, blocks: blocks, into: destination)
+            default: break
+            }
             // The tile's first row's block b; row j's is j·rowBytes further.
             for b in 0..<blocks {
-                let first = matrix.data + t * Self.tileRows * matrix.rowBytes + b * matrix.type.blockBytes
-                let destination = data + (t * blocks + b) * tileBytes
+                let block = first + b * matrix.type.blockBytes, blockDestination = destination + b * tileBytes
                 if matrix.type == .q4_K {
-                    Self.packQ4_K(first, rowBytes: matrix.rowBytes, into: destination)
+                    Self.packQ4_K(block, rowBytes: matrix.rowBytes, into: blockDestination)
                 } else {
-                    Self.packQ6_K(first, rowBytes: matrix.rowBytes, into: destination)
+                    Self.packQ6_K(block, rowBytes: matrix.rowBytes, into: blockDestination)
                 }
             }
         }
@@ -135,10 +214,57 @@ public final class TiledWeights: @unchecked Sendable {  // written once when pac
         }
     }
 
+    /// The 16 rows of `blocks` blocks of a 32-value format at `first`, `rowBytes` apart, as one tile.
+    private static func packSmallBlocks<F: SmallBlockTiling>(_ format: F.Type, _ first: UnsafeRawPointer, rowBytes: Int, blocks: Int,
+                                                             into destination: UnsafeMutableRawPointer) {
+        let out = destination.assumingMemoryBound(to: UInt8.self), regions = SmallBlockTile(format, blocks: blocks)
+        if F.bits == 5 { (destination + regions.fifthBits).initializeMemory(as: UInt8.self, repeating: 0, count: blocks * 64) }
+        withUnsafeTemporaryAllocation(of: Int16.self, capacity: 32) { buffer in
+            let q = buffer.baseAddress!
+            for j in 0..<tileRows {
+                for b in 0..<blocks {
+                    let block = first + j * rowBytes + b * F.blockBytes
+                    F.values(block, group: 0, scales: unscaled, into: q)
+                    for i in 0..<32 { q[i] += Int16(F.zeroPoint) }
+                    let u = { (i: Int) in UInt8(q[i]) }
+                    let values = b * regions.valueBytes
+                    if F.bits == 8 {
+                        for i in 0..<32 { out[values + valueIndex(chunk: i / 4, row: j, byte: i % 4)] = u(i) }
+                    } else {
+                        for c in 0..<4 {
+                            for k in 0..<4 {
+                                let (low, high) = (u(8 * c + k), u(8 * c + 4 + k))
+                                out[values + valueIndex(chunk: c, row: j, byte: k)] = low & 0x0F | high << 4
+                                if F.bits == 5 {
+                                    let bit = UInt64(1) << UInt64(j * 4 + k), masks = destination + regions.fifthBits + b * 64 + 16 * c
+                                    if low >= 16 { masks.storeBytes(of: masks.load(as: UInt64.self) | bit, as: UInt64.self) }
+                                    if high >= 16 { masks.storeBytes(of: masks.load(fromByteOffset: 8, as: UInt64.self) | bit, toByteOffset: 8, as: UInt64.self) }
+                                }
+                            }
+                        }
+                    }
+                    destination.storeBytes(of: block.loadUnaligned(as: UInt16.self), toByteOffset: regions.d + b * 32 + 2 * j, as: UInt16.self)
+                    if F.hasOffset {
+                        destination.storeBytes(of: block.loadUnaligned(fromByteOffset: 2, as: UInt16.self), toByteOffset: regions.m + b * 32 + 2 * j,
+                                               as: UInt16.self)
+                    }
+                }
+            }
+        }
+    }
+
     /// Dequantizes weight rows `rows` (whole tiles) into `destination`, row-major, with the same
     /// Float operations as `TensorType.dequantize` on the original blocks (so the sgemm path gives
     /// the same bits whether or not a matrix is tiled).
     func dequantize(rows: Range<Int>, into destination: UnsafeMutablePointer<Float>) {
+        switch type {
+        case .q4_0: return dequantizeSmallBlocks(Q4_0Format.self, rows: rows, into: destination)
+        case .q4_1: return dequantizeSmallBlocks(Q4_1Format.self, rows: rows, into: destination)
+        case .q5_0: return dequantizeSmallBlocks(Q5_0Format.self, rows: rows, into: destination)
+        case .q5_1: return dequantizeSmallBlocks(Q5_1Format.self, rows: rows, into: destination)
+        case .q8_0: return dequantizeSmallBlocks(Q8_0Format.self, rows: rows, into: destination)
+        default: break
+        }
         let columns = blocksPerRow * 256
         for t in (rows.lowerBound / Self.tileRows)..<(rows.upperBound / Self.tileRows) {
             for b in 0..<blocksPerRow {
@@ -167,6 +293,25 @@ public final class TiledWeights: @unchecked Sendable {  // written once when pac
                                 out[16 * s + i] = scale * Float(Int32(q) - 32)
                             }
                         }
+                    }
+                }
+            }
+        }
+    }
+
+    /// `dequantize` for a 32-value format: q·d as `Float(q) * d`, or `Float(u) * d + m` with a
+    /// minimum, as Dequantize.swift computes them.
+    private func dequantizeSmallBlocks<F: SmallBlockTiling>(_ format: F.Type, rows: Range<Int>, into destination: UnsafeMutablePointer<Float>) {
+        let columns = blocksPerRow * 32, regions = SmallBlockTile(format, blocks: blocksPerRow)
+        for t in (rows.lowerBound / Self.tileRows)..<(rows.upperBound / Self.tileRows) {
+            let tile = UnsafeRawPointer(data + t * blocksPerRow * tileBlockBytes)
+            for j in 0..<Self.tileRows {
+                let out = destination + (t * Self.tileRows + j - rows.lowerBound) * columns
+                for b in 0..<blocksPerRow {
+                    let d = Blocks.half(tile, regions.d + b * 32 + 2 * j), m = F.hasOffset ? Blocks.half(tile, regions.m + b * 32 + 2 * j) : 0
+                    withUnsafeTemporaryAllocation(of: Int32.self, capacity: 32) { u in
+                        regions.values(format, tile, block: b, row: j, into: u.baseAddress!)
+                        for i in 0..<32 { out[32 * b + i] = F.hasOffset ? Float(u[i]) * d + m : Float(u[i] - F.zeroPoint) * d }
                     }
                 }
             }

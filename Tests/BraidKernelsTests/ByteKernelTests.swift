@@ -1,19 +1,19 @@
-// The byte kernels (15-bit activations in two bytes × Q4_K/Q6_K tiles, AVX-512 VNNI builds)
+// The byte kernels (15-bit activations in two bytes × tiled weights, AVX-512 VNNI builds)
 // against a float64 product of the dequantized weights, with the error bound of the activations;
 // and the tiles' own dequantization against the original blocks'.
 @testable import BraidKernels
 import Testing
 
-@Suite("Byte kernels on tiled Q4_K and Q6_K weights")
+@Suite("Byte kernels on tiled weights")
 struct ByteKernelTests {
-    static let types: [TensorType] = [.q4_K, .q6_K]
+    static let types: [TensorType] = [.q4_K, .q6_K, .q4_0, .q4_1, .q5_0, .q5_1, .q8_0]
 
     /// `bytes` as a matrix, tiled (the bytes must outlive the result's use).
     static func tiled(_ type: TensorType, rows: Int, columns: Int, _ raw: UnsafeRawBufferPointer) -> WeightMatrix {
         WeightMatrix(type: type, rows: rows, columns: columns, data: raw.baseAddress!).tiled(pool: ComputePool())
     }
 
-    @Test("tiles exist exactly in builds with the byte kernels, for whole tiles of 16 rows and whole K blocks")
+    @Test("tiles exist exactly in builds with the byte kernels, for whole tiles of 16 rows")
     func tiling() {
         var random = TestRandom(state: 3)
         let bytes = randomBlocks(.q4_K, blocks: 34, random: &random)
@@ -28,7 +28,7 @@ struct ByteKernelTests {
         guard KernelPath.compiledForVNNI else { return }
         var random = TestRandom(state: 40 + UInt64(type.rawValue))
         let rows = 32, columns = 512
-        let bytes = randomBlocks(type, blocks: rows * columns / 256, random: &random)
+        let bytes = randomBlocks(type, blocks: rows * columns / type.blockSize, random: &random)
         try bytes.withUnsafeBytes { raw in
             let tiles = try #require(Self.tiled(type, rows: rows, columns: columns, raw).tiles)
             var original = [Float](repeating: 0, count: rows * columns), fromTiles = original
@@ -43,9 +43,8 @@ struct ByteKernelTests {
     func multiply(type: TensorType) throws {
         guard KernelPath.compiledForVNNI else { return }
         var random = TestRandom(state: 70 + UInt64(type.rawValue))
-        for (rows, blocks) in [(16, 1), (48, 3)] {
-            let columns = 256 * blocks
-            let bytes = randomBlocks(type, blocks: rows * blocks, random: &random)
+        for (rows, columns) in type.blockSize == 256 ? [(16, 256), (48, 768)] : [(16, 96), (48, 576)] {
+            let bytes = randomBlocks(type, blocks: rows * columns / type.blockSize, random: &random)
             var dense = [Float](repeating: 0, count: rows * columns)
             bytes.withUnsafeBytes { raw in
                 dense.withUnsafeMutableBufferPointer { type.dequantize(raw.baseAddress!, into: $0.baseAddress!, count: rows * columns) }

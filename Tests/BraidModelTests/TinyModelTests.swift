@@ -28,8 +28,9 @@ struct TinyModelTests {
         for (i, token) in tokens.enumerated() {
             let step = try model.transformer.forward(Batch(tokens: [token], startPosition: i), cache: cache, pool: pool)
             // Above 16 rows the matrix products take sgemm on dequantized weights, below the integer
-            // kernels: the two agree to the activations' quantization error.
-            #expect(maxDifference(step[...], whole[i * vocabulary..<(i + 1) * vocabulary]) < (length > 16 ? 5e-3 : 1e-4), "position \(i)")
+            // or byte kernels: the two agree to the activations' quantization error (the byte
+            // kernels' 15 bits per 32 values: up to about 0.006 here, twice the int16 kernels').
+            #expect(maxDifference(step[...], whole[i * vocabulary..<(i + 1) * vocabulary]) < (length > 16 ? 1e-2 : 1e-4), "position \(i)")
         }
     }
 
