@@ -172,6 +172,27 @@ enum ByteDot {
         return sums
     }
 
+    /// Adds to each activation row's high and low sums the products of 16 weight rows' 4
+    /// columns `v` (a lane's 4 bytes) with that row's activation bytes at `column`.
+    @inline(__always)
+    private static func addBytes(_ v: __m512i, x: ByteActivations, firstRow: Int, column: Int, _ n: Int,
+                                 _ highSums: inout EightLanes<__m512i>, _ lowSums: inout EightLanes<__m512i>) {
+        forEachRow(n) { r in
+            let at = (firstRow &+ r) &* x.columns &+ column
+            highSums[r] = braid_dpbusd_broadcast(highSums[r], v, UnsafeRawPointer(x.highs + at))
+            lowSums[r] = braid_dpbusd_broadcast(lowSums[r], v, UnsafeRawPointer(x.lows + at))
+        }
+    }
+
+    /// As `addBytes` for 8 columns held as nibbles: the low nibbles are columns `column ..<
+    /// column + 4`, the high nibbles the next 4.
+    @inline(__always)
+    private static func addNibbles(_ lowNibbles: __m512i, _ highNibbles: __m512i, x: ByteActivations, firstRow: Int, column: Int,
+                                   _ n: Int, _ highSums: inout EightLanes<__m512i>, _ lowSums: inout EightLanes<__m512i>) {
+        addBytes(lowNibbles, x: x, firstRow: firstRow, column: column, n, &highSums, &lowSums)
+        addBytes(highNibbles, x: x, firstRow: firstRow, column: column &+ 4, n, &highSums, &lowSums)
+    }
+
     /// Rows `firstRow ..< firstRow + R.count` of `x` times the 16 weight rows of Q4_K tile `tile`
     /// (`blocks` tile-blocks): row r's 16 outputs go to `output + r·outputStride`, rows past
     /// `x.rows` are not written.
@@ -195,12 +216,7 @@ enum ByteDot {
                     let v = _mm512_loadu_si512(chunk)
                     let lowNibbles = _mm512_and_si512(v, low), highNibbles = _mm512_and_si512(_mm512_srli_epi16(v, 4), low)
                     let column = b &* 256 &+ 32 &* g &+ 8 &* c
-                    forEachRow(n) { r in
-                        let at = (firstRow &+ r) &* columns &+ column
-                        let h = UnsafeRawPointer(x.highs + at), l = UnsafeRawPointer(x.lows + at)
-                        highSums[r] = braid_dpbusd_broadcast(braid_dpbusd_broadcast(highSums[r], lowNibbles, h), highNibbles, h + 4)
-                        lowSums[r] = braid_dpbusd_broadcast(braid_dpbusd_broadcast(lowSums[r], lowNibbles, l), highNibbles, l + 4)
-                    }
+                    addNibbles(lowNibbles, highNibbles, x: x, firstRow: firstRow, column: column, n, &highSums, &lowSums)
                 }
                 let sums = joined(highSums, lowSums, n)
                 forEachRow(n) { r in
@@ -235,11 +251,7 @@ enum ByteDot {
                     IntegerDot.prefetchBlock(chunk, bytes: 64)
                     let v = _mm512_loadu_si512(chunk)
                     let column = b &* 256 &+ 16 &* s &+ 4 &* c
-                    forEachRow(n) { r in
-                        let at = (firstRow &+ r) &* columns &+ column
-                        highSums[r] = braid_dpbusd_broadcast(highSums[r], v, UnsafeRawPointer(x.highs + at))
-                        lowSums[r] = braid_dpbusd_broadcast(lowSums[r], v, UnsafeRawPointer(x.lows + at))
-                    }
+                    addBytes(v, x: x, firstRow: firstRow, column: column, n, &highSums, &lowSums)
                 }
                 let sums = joined(highSums, lowSums, n)
                 forEachRow(n) { r in
@@ -279,11 +291,7 @@ enum ByteDot {
             if F.bits == 8 {
                 for c in 0..<8 {
                     let v = _mm512_loadu_si512(values + c &* 64), column = b &* 32 &+ 4 &* c
-                    forEachRow(n) { r in
-                        let at = (firstRow &+ r) &* columns &+ column
-                        highSums[r] = braid_dpbusd_broadcast(highSums[r], v, UnsafeRawPointer(x.highs + at))
-                        lowSums[r] = braid_dpbusd_broadcast(lowSums[r], v, UnsafeRawPointer(x.lows + at))
-                    }
+                    addBytes(v, x: x, firstRow: firstRow, column: column, n, &highSums, &lowSums)
                 }
             } else {
                 for c in 0..<4 {
@@ -296,12 +304,7 @@ enum ByteDot {
                                                            highNibbles, sixteen)
                     }
                     let column = b &* 32 &+ 8 &* c
-                    forEachRow(n) { r in
-                        let at = (firstRow &+ r) &* columns &+ column
-                        let h = UnsafeRawPointer(x.highs + at), l = UnsafeRawPointer(x.lows + at)
-                        highSums[r] = braid_dpbusd_broadcast(braid_dpbusd_broadcast(highSums[r], lowNibbles, h), highNibbles, h + 4)
-                        lowSums[r] = braid_dpbusd_broadcast(braid_dpbusd_broadcast(lowSums[r], lowNibbles, l), highNibbles, l + 4)
-                    }
+                    addNibbles(lowNibbles, highNibbles, x: x, firstRow: firstRow, column: column, n, &highSums, &lowSums)
                 }
             }
             let sums = joined(highSums, lowSums, n)
