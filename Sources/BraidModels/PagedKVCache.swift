@@ -80,8 +80,10 @@ public struct KVCacheUsage: Sendable, Equatable {
 /// ```
 public final class PagedKVCache: @unchecked Sendable {
     /// Positions per block unless asked otherwise: attention takes a block of keys per step, and
-    /// 64 keys keep its matrix products large enough while a fork copies at most 63 positions.
-    public static let defaultBlockSize = 64
+    /// 128 keys halve its small matrix products against 64 (SmolLM2, 8 branches of a 512-token
+    /// prompt: 372 → 473 tokens/s), while a fork copies at most 127 positions and a branch holds
+    /// at most 127 unused ones.
+    public static let defaultBlockSize = 128
     /// Positions per block.
     public let blockSize: Int
     /// Blocks in the pool.

@@ -110,7 +110,7 @@ struct ModelOperatorTests {
         parameters.maxTokens = 70
         parameters.ignoreEndOfGeneration = true
         // Prompt and branches fill whole blocks, which the prefix cache can hand back.
-        let question = String(repeating: "what is 2 + 2? ", count: 6)
+        let question = String(repeating: "what is 2 + 2? ", count: 18)
         let promptTokens = session.model.tokenizer.encode(try session.model.chatPrompt(user: question))
         #expect(promptTokens.count > PagedKVCache.defaultBlockSize)
         let verify = try session.reason(question: question, promptTokens: promptTokens, budget: 4, parameters: parameters,

@@ -11,7 +11,7 @@ import Testing
 struct BranchTests {
     func model() throws -> LanguageModel {
         var tiny = TinyModel()
-        tiny.contextLength = 256
+        tiny.contextLength = 512
         return try LanguageModel(path: tiny.write())
     }
 
@@ -30,7 +30,7 @@ struct BranchTests {
         var parameters = sampling(seed: 42)
         parameters.stopStrings = ["e", "a", "o"]  // branches finish at different steps
         // Two full blocks of prompt that the branches share (their rows read them together).
-        let prompt = String(repeating: "hello world ", count: 14)
+        let prompt = String(repeating: "hello world ", count: 28)
         #expect(model.tokenizer.encode(prompt).count >= 2 * PagedKVCache.defaultBlockSize)
         let six = try model.generateBranches(prompt: prompt, count: 6, parameters: parameters).branches
         #expect(Set(six.map(\.tokens.count)).count > 1, "the branches should finish at different steps")
