@@ -1,9 +1,9 @@
 // Matrix multiply against a weight matrix stored in any tensor type, read in place from the
 // memory-mapped model file; the weights stay quantized in memory. Up to 16 activation rows
 // (decoding, branches, draft tokens) go through the integer kernels of IntegerDot.swift, or for
-// tiled Q4_K/Q6_K matrices the byte kernels of ByteDot.swift, which read each weight once for all
-// rows; more rows (prompts) through BLAS sgemm on tiles of rows
-// dequantized into a small per-thread buffer. Float matrices use float dot products or sgemm.
+// tiled matrices (TiledWeights.swift) the byte kernels of ByteDot.swift, which read each weight
+// once for all rows; more rows (prompts) through BLAS sgemm on tiles of rows dequantized into a
+// small per-thread buffer. Float matrices use float dot products or sgemm.
 
 /// A row-major weight matrix `[rows × columns]` (ggml: ne0 = columns, ne1 = rows), not owned.
 public struct WeightMatrix: @unchecked Sendable {
@@ -16,8 +16,9 @@ public struct WeightMatrix: @unchecked Sendable {
     /// Start of the first row; rows follow each other, `rowBytes` apart. Must outlive the matrix
     /// (it points into a mapped file the model keeps open).
     public let data: UnsafeRawPointer
-    /// The same weights repacked for the byte kernels (AVX-512 VNNI builds, Q4_K and Q6_K), which
-    /// then compute every product the integer kernels would; nil for a plain view.
+    /// The same weights repacked for the byte kernels (AVX-512 VNNI builds, the types that
+    /// `TiledWeights.canTile` takes), which then compute every product the integer kernels
+    /// would; nil for a plain view.
     public let tiles: TiledWeights?
 
     /// A view of `rows` rows of `columns` values of `type` at `data`; `columns` must be a whole
