@@ -10,7 +10,7 @@ struct NGramDrafterTests {
         tree.children(of: DraftTree.root).map { tree.tokens[$0] }
     }
 
-    @Test("drafts what followed the longest earlier match, down to two tokens")
+    @Test("drafts what followed the longest earlier match, down to one token")
     func draftsAfterMatches() throws {
         let drafter = try NGramDrafter()
         // The last three tokens (5 6 7) occurred at the start, followed by 8 9.
@@ -19,8 +19,37 @@ struct NGramDrafterTests {
         // Only the last two (2 3) occurred before, followed by 9.
         let two = try drafter.draft(context: [1, 2, 3, 9, 4, 4, 2, 3], maximumDepth: 16)
         #expect(Self.firstTokens(two) == [9])
+        // Only the last token (7) occurred before, followed by 8.
+        let one = try drafter.draft(context: [7, 8, 1, 2, 7], maximumDepth: 16)
+        #expect(Self.firstTokens(one) == [8])
         // Nothing to match.
         #expect(try drafter.draft(context: [1, 2, 3, 4, 5, 6], maximumDepth: 16).isEmpty)
+    }
+
+    @Test("after the text replaces a token of the copy, drafts the source from just after that token")
+    func resumesAfterAnEdit() throws {
+        let drafter = try NGramDrafter()
+        // The text copies 10 11 12 13 14 15 16 17: the match "10 11 12" drafts 13 14 15 ….
+        let source: [TokenID] = [10, 11, 12, 13, 14, 15, 16, 17, 99, 10, 11, 12]
+        let copy = try drafter.draft(context: source, maximumDepth: 16)
+        #expect(tree(copy, startsWith: [13, 14]))
+        // The target takes 13, then writes 60 where the source has 14: nothing ends in 60 earlier,
+        // so only the resumed copies are drafted, 15 … first (60 replaced 14); the first budget
+        // (3 tokens) leaves no room for 14 … (60 inserted).
+        let accepted = [copy.children(of: DraftTree.root)[0]]
+        var verification = Verification(acceptedNodes: accepted, acceptedTokens: [13], next: 60, targetChoices: [])
+        verification.forwardMilliseconds = 50
+        drafter.observe(verification, tree: copy, context: source + [13, 60])
+        let resumed = try drafter.draft(context: source + [13, 60], maximumDepth: 16)
+        #expect(Self.firstTokens(resumed) == [15])
+        #expect(tree(resumed, startsWith: [15, 16, 17]))
+        // Text that keeps to the source resumes nothing.
+        let other = try NGramDrafter()
+        let followed = try other.draft(context: source, maximumDepth: 16)
+        var onCourse = Verification(acceptedNodes: [followed.children(of: DraftTree.root)[0]], acceptedTokens: [13], next: 14, targetChoices: [])
+        onCourse.forwardMilliseconds = 50
+        other.observe(onCourse, tree: followed, context: source + [13, 14])
+        #expect(try other.draft(context: source + [13, 14, 77], maximumDepth: 16).isEmpty)
     }
 
     func tree(_ tree: DraftTree, startsWith tokens: [TokenID]) -> Bool {

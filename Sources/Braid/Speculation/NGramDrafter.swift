@@ -18,6 +18,15 @@
 // and no draft at all where that is below a plain step's 1 / forward of 1 row. A draft not made
 // (or not used, under `auto`) is still checked against the tokens the step produced, so α keeps
 // following the text when the drafter is silent.
+//
+// Edits break a copy at the changed token, and the suffix that holds it matches nothing until a
+// few more tokens are out. So when the text leaves the source it was copying, the next tree also
+// proposes the source from just after the token it replaced, and from that token on (as if the
+// new one were inserted); whichever is right picks the copy up again at once:
+//
+//   source   … total = price * count ; return total …
+//   text     … total = price * amount          ← "amount" replaced "count": the next tree
+//                                                holds "; return total …" (and "count ; …")
 import Foundation
 
 /// Drafts continuations of earlier occurrences of the text's last tokens, several candidates
@@ -46,15 +55,22 @@ public final class NGramDrafter: Drafter {
     /// Running estimates of the chance a draft token is accepted (after the ones before it were),
     /// by the length of the match that proposed it.
     private var acceptance: [Int: RunningAverage] = [:]
-    /// The match length of the last draft (0: none), and the draft, verified or not.
-    private var lastMatch = 0, lastDraft = DraftTree()
+    /// The match length of the last draft (0: only resumed copies; nil: no draft), and the draft,
+    /// verified or not.
+    private var lastMatch: Int?, lastDraft = DraftTree()
+    /// Where each path of the last draft was copied from: the context position of its first
+    /// token, the path, and the token that follows it there (nil at the end of the context).
+    private var lastSources: [(position: Int, path: [TokenID], following: TokenID?)] = []
+    /// Where the text may take up the copy it just left (see the file comment): the positions
+    /// after the replaced token and of it.
+    private var resumptions: [Int] = []
     public private(set) var expectedTokensPerMillisecond: Double?
     private var costs = ForwardCosts()
     /// The node budget of the last draft.
     public private(set) var currentBudget: Int
 
     /// Throws for lengths below 1 or a shortest match longer than the longest.
-    public init(length: Int = defaultLength, longestMatch: Int = 4, shortestMatch: Int = 2, candidates: Int = defaultCandidates, nodeLimit: Int = 15) throws {
+    public init(length: Int = defaultLength, longestMatch: Int = 4, shortestMatch: Int = 1, candidates: Int = defaultCandidates, nodeLimit: Int = 15) throws {
         guard length >= 1 else { throw BraidError.invalidParameter("n-gram draft length k must be ≥ 1 (got \(length))") }
         guard shortestMatch >= 1, longestMatch >= shortestMatch else {
             throw BraidError.invalidParameter("n-gram match lengths must satisfy 1 ≤ shortest ≤ longest (got \(shortestMatch)…\(longestMatch))")
@@ -69,31 +85,47 @@ public final class NGramDrafter: Drafter {
     }
 
     public func draft(context: [TokenID], maximumDepth: Int) throws -> DraftTree {
-        var tree = DraftTree()
-        (lastMatch, lastDraft, expectedTokensPerMillisecond) = (0, DraftTree(), nil)
+        (lastMatch, lastDraft, lastSources, expectedTokensPerMillisecond) = (nil, DraftTree(), [], nil)
+        let resumed = resumptions.filter { $0 < context.count }
+        resumptions = []
+        // The longest suffix found earlier, and what followed its occurrences, most recent first
+        // (the suffix itself is not a match: nothing follows it).
+        var match = 0
+        var following = AnyIterator<Int> { nil }
         for n in stride(from: min(longestMatch, context.count - 1), through: shortestMatch, by: -1) {
             let suffix = context[(context.count - n)...]
-            // Most recent occurrence first; the suffix itself is not a match (nothing follows it).
-            var matches = stride(from: context.count - n - 1, through: 0, by: -1).lazy.filter {
+            let starts = stride(from: context.count - n - 1, through: 0, by: -1).lazy.filter {
                 context[$0..<$0 + n].elementsEqual(suffix)
-            }.makeIterator()
-            guard var start = matches.next() else { continue }
-            (currentBudget, expectedTokensPerMillisecond) = chooseBudget(match: n)
-            // A draft that would not pay is still made, to be checked against what comes.
-            let budget = currentBudget > 0 ? currentBudget : min(nodeLimit, Self.firstBudget)
-            let span = min(length, maximumDepth, budget)
-            guard span > 0 else { return tree }
-            var found = 0
-            while true {
-                let before = tree.count
-                tree.insert(path: Array(context[(start + n)..<min(start + n + span, context.count)]), limit: budget)
-                if tree.count > before { found += 1 }
-                guard found < candidates, tree.count < budget, let next = matches.next() else { break }
-                start = next
-            }
-            (lastMatch, lastDraft) = (n, tree)
+            }.map { $0 + n }.makeIterator()
+            var peek = starts
+            guard peek.next() != nil else { continue }
+            (match, following) = (n, AnyIterator(starts))
             break
         }
+        guard match > 0 || !resumed.isEmpty else { return DraftTree() }
+        // A resumed copy predicts better than a one-token match: it leads such trees, which then
+        // keep their own acceptance (as matches of length 0).
+        let resumedFirst = match <= 1 && !resumed.isEmpty
+        if resumedFirst { match = 0 }
+        (currentBudget, expectedTokensPerMillisecond) = chooseBudget(match: match)
+        // A draft that would not pay is still made, to be checked against what comes.
+        let budget = currentBudget > 0 ? currentBudget : min(nodeLimit, Self.firstBudget)
+        let span = min(length, maximumDepth, budget)
+        guard span > 0 else { return DraftTree() }
+        var tree = DraftTree(), found = 0
+        func copy(from position: Int) {
+            let path = Array(context[position..<min(position + span, context.count)])
+            let before = tree.count
+            tree.insert(path: path, limit: budget)
+            guard tree.count > before else { return }
+            found += 1
+            lastSources.append((position, path, position + path.count < context.count ? context[position + path.count] : nil))
+        }
+        // The latest match, the resumed copies, then earlier matches.
+        if !resumedFirst, let first = following.next() { copy(from: first) }
+        for position in resumed where tree.count < budget { copy(from: position) }
+        while found < candidates + resumed.count, tree.count < budget, let next = following.next() { copy(from: next) }
+        (lastMatch, lastDraft) = (match, tree)
         return currentBudget > 0 ? tree : DraftTree()
     }
 
@@ -103,12 +135,18 @@ public final class NGramDrafter: Drafter {
     }
 
     public func observeUnverified(produced: [TokenID]) {
-        guard lastMatch > 0, let deepest = lastDraft.depths.max().map({ $0 + 1 }) else { return }
+        guard let lastMatch, let deepest = lastDraft.depths.max().map({ $0 + 1 }) else { return }
         // Trials until the first rejection along the path the text took: each draft token that
         // matched, and the first that did not, if the text went that far.
         let matched = lastDraft.matchedLength(of: produced)
         let trials = matched + (matched < deepest && matched < produced.count ? 1 : 0)
         if trials > 0 { acceptance[lastMatch, default: RunningAverage()].add(Double(matched) / Double(trials)) }
+        // The text left the source it followed (for at least a token) where the next produced
+        // token is not the source's.
+        guard matched > 0, matched < produced.count,
+              let source = lastSources.first(where: { Array($0.path.prefix(matched)) == Array(produced.prefix(matched)) }) else { return }
+        let sourceNext = matched < source.path.count ? source.path[matched] : source.following
+        if sourceNext != produced[matched] { resumptions = [source.position + matched + 1, source.position + matched] }
     }
 
     /// The node budget with the most expected tokens per millisecond for a match of `match`
