@@ -90,16 +90,14 @@ public final class NGramDrafter: Drafter {
         resumptions = []
         // The longest suffix found earlier, and what followed its occurrences, most recent first
         // (the suffix itself is not a match: nothing follows it).
-        var match = 0
-        var following = AnyIterator<Int> { nil }
+        var match = 0, latest: [Int] = [], earlier = AnyIterator<Int> { nil }
         for n in stride(from: min(longestMatch, context.count - 1), through: shortestMatch, by: -1) {
             let suffix = context[(context.count - n)...]
-            let starts = stride(from: context.count - n - 1, through: 0, by: -1).lazy.filter {
+            var starts = stride(from: context.count - n - 1, through: 0, by: -1).lazy.filter {
                 context[$0..<$0 + n].elementsEqual(suffix)
             }.map { $0 + n }.makeIterator()
-            var peek = starts
-            guard peek.next() != nil else { continue }
-            (match, following) = (n, AnyIterator(starts))
+            guard let first = starts.next() else { continue }
+            (match, latest, earlier) = (n, [first], AnyIterator(starts))
             break
         }
         guard match > 0 || !resumed.isEmpty else { return DraftTree() }
@@ -121,10 +119,10 @@ public final class NGramDrafter: Drafter {
             found += 1
             lastSources.append((position, path, position + path.count < context.count ? context[position + path.count] : nil))
         }
-        // The latest match, the resumed copies, then earlier matches.
-        if !resumedFirst, let first = following.next() { copy(from: first) }
-        for position in resumed where tree.count < budget { copy(from: position) }
-        while found < candidates + resumed.count, tree.count < budget, let next = following.next() { copy(from: next) }
+        // The latest match and the resumed copies (in that order unless the resumed lead), then
+        // earlier matches.
+        for position in resumedFirst ? resumed + latest : latest + resumed where tree.count < budget { copy(from: position) }
+        while found < candidates + resumed.count, tree.count < budget, let next = earlier.next() { copy(from: next) }
         (lastMatch, lastDraft) = (match, tree)
         return currentBudget > 0 ? tree : DraftTree()
     }
