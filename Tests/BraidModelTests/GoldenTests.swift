@@ -19,17 +19,40 @@ import Testing
 @Suite("Golden tests on real models", .serialized)
 struct GoldenTests {
     /// Logits of every step of `c` under teacher forcing (prompt, then the fixture's tokens), so one
-    /// divergence cannot hide the steps after it. Row i predicts tokens[i].
-    static func teacherForcedLogits(_ model: LanguageModel, _ c: GreedyCase) throws -> [[Float]] {
+    /// divergence cannot hide the steps after it. Row i predicts tokens[i]. Whole: one forward of
+    /// everything (prompts' sgemm path); `oneAtATime`: the prompt but its last token in one
+    /// forward, then one token per forward, as decoding runs (the small-batch kernels).
+    static func teacherForcedLogits(_ model: LanguageModel, _ c: GreedyCase, oneAtATime: Bool = false) throws -> [[Float]] {
         let sequence = c.promptTokens + c.tokens.dropLast()
-        let cache = model.transformer.makeCache(capacity: sequence.count)
+        let cache = model.transformer.makeCache(capacity: sequence.count), pool = ComputePool()
+        let firstPredicting = c.promptTokens.count - 1, together = oneAtATime ? firstPredicting : sequence.count
         var batch = Batch()
-        for (i, token) in sequence.enumerated() {
-            batch.append(token, position: i, wantsLogits: i >= c.promptTokens.count - 1)
+        for i in 0..<together { batch.append(sequence[i], position: i, wantsLogits: i >= firstPredicting) }
+        var logits = together > 0 ? try model.transformer.forward(batch, cache: cache, pool: pool) : []
+        for i in together..<sequence.count {
+            var step = Batch()
+            step.append(sequence[i], position: i, wantsLogits: true)
+            logits += try model.transformer.forward(step, cache: cache, pool: pool)
         }
-        let logits = try model.transformer.forward(batch, cache: cache, pool: ComputePool())
         let vocabulary = model.configuration.vocabularySize
         return (0..<c.tokens.count).map { Array(logits[$0 * vocabulary..<($0 + 1) * vocabulary]) }
+    }
+
+    /// Checks `name`'s teacher-forced logits against the exact float64 fixture: every step within
+    /// `tolerance` (relative, top-5) and its arg-max wherever the exact margin exceeds `decisive`.
+    static func expectExact(model name: String, oneAtATime: Bool, tolerance: Float, decisive: Float) throws {
+        let model = try Fixtures.model(name)
+        for c in try GreedyCase.load(model: name, exact: true) {
+            let rows = try teacherForcedLogits(model, c, oneAtATime: oneAtATime)
+            var worst: Float = 0
+            for (step, row) in rows.enumerated() {
+                worst = max(worst, worstError(row, c.top5[step]))
+                if c.margin(step) > decisive {
+                    #expect(argmax(row) == c.top5[step][0].token, "\(name) \(c.prompt.debugDescription) step \(step)")
+                }
+            }
+            #expect(worst < tolerance, "\(name) \(c.prompt.debugDescription): logits differ from float64 by \(worst)")
+        }
     }
 
     /// Largest relative difference between `row` and a reference top-5.
@@ -43,35 +66,7 @@ struct GoldenTests {
 
     @Test("every teacher-forced step matches the exact float64 forward to 1e-3", arguments: Fixtures.modelNames)
     func exactReference(model name: String) throws {
-        let model = try Fixtures.model(name)
-        for c in try GreedyCase.load(model: name, exact: true) {
-            let rows = try Self.teacherForcedLogits(model, c)
-            var worst: Float = 0
-            for (step, row) in rows.enumerated() {
-                worst = max(worst, Self.worstError(row, c.top5[step]))
-                if c.margin(step) > 1e-3 {
-                    #expect(Self.argmax(row) == c.top5[step][0].token, "\(name) \(c.prompt.debugDescription) step \(step)")
-                }
-            }
-            #expect(worst < 1e-3, "\(name) \(c.prompt.debugDescription): logits differ from float64 by \(worst)")
-        }
-    }
-
-    /// Logits of every step of `c` as decoding computes them: the prompt but its last token in one
-    /// forward, then one token per forward (teacher forcing), so every step after the prompt runs
-    /// through the small-batch kernels. Row i predicts tokens[i].
-    static func decodedLogits(_ model: LanguageModel, _ c: GreedyCase) throws -> [[Float]] {
-        let sequence = c.promptTokens + c.tokens.dropLast()
-        let cache = model.transformer.makeCache(capacity: sequence.count), pool = ComputePool()
-        var prompt = Batch()
-        for (i, token) in sequence.prefix(c.promptTokens.count - 1).enumerated() { prompt.append(token, position: i, wantsLogits: false) }
-        _ = try model.transformer.forward(prompt, cache: cache, pool: pool)
-        let vocabulary = model.configuration.vocabularySize
-        return try (c.promptTokens.count - 1..<sequence.count).map { i in
-            var step = Batch()
-            step.append(sequence[i], position: i, wantsLogits: true)
-            return Array(try model.transformer.forward(step, cache: cache, pool: pool).prefix(vocabulary))
-        }
+        try Self.expectExact(model: name, oneAtATime: false, tolerance: 1e-3, decisive: 1e-3)
     }
 
     /// Largest relative top-5 logit difference of decoded steps from float64. Measured with the
@@ -82,18 +77,7 @@ struct GoldenTests {
     @Test("every step decoded one token at a time (the small-batch kernels) matches the float64 forward to 1e-2",
           arguments: Fixtures.modelNames)
     func exactReferenceDecoding(model name: String) throws {
-        let model = try Fixtures.model(name)
-        for c in try GreedyCase.load(model: name, exact: true) {
-            let rows = try Self.decodedLogits(model, c)
-            var worst: Float = 0
-            for (step, row) in rows.enumerated() {
-                worst = max(worst, Self.worstError(row, c.top5[step]))
-                if c.margin(step) > 0.05 {
-                    #expect(Self.argmax(row) == c.top5[step][0].token, "\(name) \(c.prompt.debugDescription) step \(step)")
-                }
-            }
-            #expect(worst < Self.decodingTolerance, "\(name) \(c.prompt.debugDescription): decoded logits differ from float64 by \(worst)")
-        }
+        try Self.expectExact(model: name, oneAtATime: true, tolerance: Self.decodingTolerance, decisive: 0.05)
     }
 
     /// Largest difference between llama.cpp's top-two margin and the exact one, in logits.
