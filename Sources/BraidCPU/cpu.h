@@ -42,4 +42,9 @@ static inline void braid_prefetch(const void *address) {
     __builtin_prefetch(address, 0, 3);
 }
 
+/// As `braid_prefetch`, into the level-2 cache only (prefetcht1).
+static inline void braid_prefetch_l2(const void *address) {
+    __builtin_prefetch(address, 0, 2);
+}
+
 #endif

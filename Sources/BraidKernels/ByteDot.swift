@@ -23,6 +23,16 @@ import BraidVNNI
 import _Builtin_intrinsics.intel
 
 /// Rows of activations as 15-bit integers per 32 values, in two bytes each, for the byte kernels.
+///
+/// The rows are stored in the blocks that the kernels take them in (8 rows, then 4, 2 or 1; see
+/// `blockRows(from:)`), and within a block interleaved by 4 columns, so that every activation
+/// byte a kernel broadcasts lies at a constant offset from one pointer per 4 columns:
+///
+///   block of n rows, first row f, at byte f·columns·2:
+///   [columns 0–3: row 0 h h h h l l l l │ row 1 h h h h l l l l │ … row n−1] [columns 4–7: …] …
+///
+/// The per-group values (scales, sums) are blocked the same way: block f's group g, row r at
+/// f·groups + g·n + r.
 final class ByteActivations: @unchecked Sendable {  // written before, read during a parallel loop
     /// Rows held.
     let rows: Int
@@ -30,17 +40,15 @@ final class ByteActivations: @unchecked Sendable {  // written before, read duri
     let paddedRows: Int
     /// Values per row (a multiple of 32).
     let columns: Int
-    /// The high bytes h of the 15-bit values x̂ = 128·h + l, row r at `r·columns`.
-    let highs: UnsafeMutablePointer<Int8>
-    /// The low bytes l (−64…63), laid out as `highs`.
-    let lows: UnsafeMutablePointer<Int8>
-    /// Scales d of x̂, row r's group of 32 g at `r·columns/32 + g`.
+    /// The 15-bit values x̂ = 128·h + l as bytes h (−127…127) and l (−64…63), laid out as above.
+    let bytes: UnsafeMutablePointer<Int8>
+    /// Scales d of x̂, one per 32 values.
     let scales: UnsafeMutablePointer<Float>
-    /// Exact sums of each 32 Float values, row r's group g at `r·columns/32 + g`.
+    /// Exact sums of each 32 Float values.
     let groupSums: UnsafeMutablePointer<Float>
-    /// −32·Σx̂ of each 16 values (the Q6_K kernel's starting sums), row r's at `r·columns/16 + s`.
+    /// −32·Σx̂ of each 16 values (the Q6_K kernel's starting sums), blocked as the others per 16.
     let offsets: UnsafeMutablePointer<Int32>
-    /// Σx̂ of each 32 values (for the zero points of the 32-value formats), laid out as `scales`.
+    /// Σx̂ of each 32 values (for the zero points of the 32-value formats).
     let integerSums: UnsafeMutablePointer<Int32>
 
     /// Quantizes `rows` rows of `columns` Floats (row-major, `columns` a multiple of 32).
@@ -50,10 +58,8 @@ final class ByteActivations: @unchecked Sendable {  // written before, read duri
         self.columns = columns
         paddedRows = WeightMatrix.kernelRows(rows)
         let count = paddedRows * columns
-        highs = UnsafeMutableRawPointer.allocate(byteCount: count, alignment: 64).bindMemory(to: Int8.self, capacity: count)
-        highs.initialize(repeating: 0, count: count)
-        lows = UnsafeMutableRawPointer.allocate(byteCount: count, alignment: 64).bindMemory(to: Int8.self, capacity: count)
-        lows.initialize(repeating: 0, count: count)
+        bytes = UnsafeMutableRawPointer.allocate(byteCount: 2 * count, alignment: 64).bindMemory(to: Int8.self, capacity: 2 * count)
+        bytes.initialize(repeating: 0, count: 2 * count)
         scales = .allocate(capacity: count / 32)
         scales.initialize(repeating: 0, count: count / 32)
         groupSums = .allocate(capacity: count / 32)
@@ -64,45 +70,60 @@ final class ByteActivations: @unchecked Sendable {  // written before, read duri
         integerSums.initialize(repeating: 0, count: count / 32)
         let signless = _mm512_castsi512_ps(_mm512_set1_epi32(0x7FFF_FFFF)), limit = Int32(Self.largest)
         let upper = _mm512_set1_epi32(limit), lower = _mm512_set1_epi32(-limit)
-        for row in 0..<rows {
-            for group in 0..<(columns / 32) {
-                let start = row * columns + group * 32
-                let source = x + start
-                // maxps returns its second operand when either is NaN: a NaN never replaces.
-                let largest = _mm512_max_ps(_mm512_and_ps(_mm512_loadu_ps(source), signless),
-                                            _mm512_and_ps(_mm512_loadu_ps(source + 16), signless))
-                let maximum = _mm512_reduce_max_ps(_mm512_max_ps(largest, _mm512_setzero_ps()))
-                let inverse: Float = maximum > 0 ? Self.largest / maximum : 0
-                let scale = _mm512_set1_ps(inverse.isFinite ? inverse : 0)
-                scales[start / 32] = maximum / Self.largest
-                var total: Float = 0, integerTotal: Int32 = 0
-                for sixteen in 0..<2 {
-                    let v = _mm512_loadu_ps(source + 16 * sixteen)
-                    // cvtps2dq rounds to nearest even; NaN and huge values become INT32_MIN, clamped.
-                    let q = _mm512_max_epi32(_mm512_min_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(v, scale)), upper), lower)
-                    let high = _mm512_srai_epi32(_mm512_add_epi32(q, _mm512_set1_epi32(64)), 7)  // x̂ / 128, rounded
-                    let low = _mm512_sub_epi32(q, _mm512_slli_epi32(high, 7))
-                    _mm_storeu_si128(UnsafeMutableRawPointer(highs + start + 16 * sixteen).assumingMemoryBound(to: __m128i.self),
-                                     _mm512_cvtepi32_epi8(high))
-                    _mm_storeu_si128(UnsafeMutableRawPointer(lows + start + 16 * sixteen).assumingMemoryBound(to: __m128i.self),
-                                     _mm512_cvtepi32_epi8(low))
-                    let integerSum = _mm512_reduce_add_epi32(q)
-                    offsets[start / 16 + sixteen] = -32 &* integerSum
-                    integerTotal &+= integerSum
-                    total += _mm512_reduce_add_ps(v)
+        var first = 0
+        while first < rows {
+            let n = blockRows(from: first)
+            for r in 0..<min(n, rows - first) {
+                let source = x + (first + r) * columns
+                let values = UnsafeMutableRawPointer(bytes + first * columns * 2 + r * 8)
+                for group in 0..<(columns / 32) {
+                    let v0 = _mm512_loadu_ps(source + 32 * group), v1 = _mm512_loadu_ps(source + 32 * group + 16)
+                    // maxps returns its second operand when either is NaN: a NaN never replaces.
+                    let largest = _mm512_max_ps(_mm512_and_ps(v0, signless), _mm512_and_ps(v1, signless))
+                    let maximum = _mm512_reduce_max_ps(_mm512_max_ps(largest, _mm512_setzero_ps()))
+                    let inverse: Float = maximum > 0 ? Self.largest / maximum : 0
+                    let scale = _mm512_set1_ps(inverse.isFinite ? inverse : 0)
+                    let groupIndex = first * (columns / 32) + group * n + r
+                    scales[groupIndex] = maximum / Self.largest
+                    var total: Float = 0, integerTotal: Int32 = 0
+                    for sixteen in 0..<2 {
+                        let v = sixteen == 0 ? v0 : v1
+                        // cvtps2dq rounds to nearest even; NaN and huge values become INT32_MIN, clamped.
+                        let q = _mm512_max_epi32(_mm512_min_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(v, scale)), upper), lower)
+                        let high = _mm512_srai_epi32(_mm512_add_epi32(q, _mm512_set1_epi32(64)), 7)  // x̂ / 128, rounded
+                        let low = _mm512_sub_epi32(q, _mm512_slli_epi32(high, 7))
+                        let highs = unsafeBitCast(_mm512_cvtepi32_epi8(high), to: SIMD4<UInt32>.self)
+                        let lows = unsafeBitCast(_mm512_cvtepi32_epi8(low), to: SIMD4<UInt32>.self)
+                        for quad in 0..<4 {
+                            let at = ((8 * group + 4 * sixteen + quad) * n) * 8
+                            values.storeBytes(of: highs[quad], toByteOffset: at, as: UInt32.self)
+                            values.storeBytes(of: lows[quad], toByteOffset: at + 4, as: UInt32.self)
+                        }
+                        let integerSum = _mm512_reduce_add_epi32(q)
+                        offsets[first * (columns / 16) + (2 * group + sixteen) * n + r] = -32 &* integerSum
+                        integerTotal &+= integerSum
+                        total += _mm512_reduce_add_ps(v)
+                    }
+                    groupSums[groupIndex] = total
+                    integerSums[groupIndex] = integerTotal
                 }
-                groupSums[start / 32] = total
-                integerSums[start / 32] = integerTotal
             }
+            first += n
         }
+    }
+
+    /// The rows of the block that starts at row `first`: 8 while 8 padded rows remain, then 4,
+    /// then the 1 or 2 rows left (only when there are no more than 2 rows in all).
+    @inline(__always)
+    func blockRows(from first: Int) -> Int {
+        paddedRows - first >= 8 ? 8 : paddedRows - first >= 4 ? 4 : rows - first
     }
 
     /// The largest |x̂|: 127·128, so that h stays within −127…127.
     static let largest: Float = 16256
 
     deinit {
-        highs.deallocate()
-        lows.deallocate()
+        bytes.deallocate()
         scales.deallocate()
         groupSums.deallocate()
         offsets.deallocate()
@@ -177,57 +198,59 @@ enum ByteDot {
     }
 
     /// Adds to each activation row's high and low sums the products of 16 weight rows' 4
-    /// columns `v` (a lane's 4 bytes) with that row's activation bytes at `column`.
+    /// columns `v` (a lane's 4 bytes) with that row's activation bytes at `quad` (the block's
+    /// 4 columns: row r's high bytes at r·8, its low bytes at r·8 + 4).
     @inline(__always)
-    private static func addBytes(_ v: __m512i, x: ByteActivations, firstRow: Int, column: Int, _ n: Int,
+    private static func addBytes(_ v: __m512i, quad: UnsafeRawPointer, _ n: Int,
                                  _ highSums: inout EightLanes<__m512i>, _ lowSums: inout EightLanes<__m512i>) {
         forEachRow(n) { r in
-            let at = (firstRow &+ r) &* x.columns &+ column
-            highSums[r] = braid_dpbusd_broadcast(highSums[r], v, UnsafeRawPointer(x.highs + at))
-            lowSums[r] = braid_dpbusd_broadcast(lowSums[r], v, UnsafeRawPointer(x.lows + at))
+            highSums[r] = braid_dpbusd_broadcast(highSums[r], v, quad + r &* 8)
+            lowSums[r] = braid_dpbusd_broadcast(lowSums[r], v, quad + (r &* 8 &+ 4))
         }
     }
 
-    /// As `addBytes` for 8 columns held as nibbles: the low nibbles are columns `column ..<
-    /// column + 4`, the high nibbles the next 4.
+    /// As `addBytes` for 8 columns held as nibbles: the low nibbles are the 4 columns at `quad`,
+    /// the high nibbles the next 4.
     @inline(__always)
-    private static func addNibbles(_ lowNibbles: __m512i, _ highNibbles: __m512i, x: ByteActivations, firstRow: Int, column: Int,
-                                   _ n: Int, _ highSums: inout EightLanes<__m512i>, _ lowSums: inout EightLanes<__m512i>) {
-        addBytes(lowNibbles, x: x, firstRow: firstRow, column: column, n, &highSums, &lowSums)
-        addBytes(highNibbles, x: x, firstRow: firstRow, column: column &+ 4, n, &highSums, &lowSums)
+    private static func addNibbles(_ lowNibbles: __m512i, _ highNibbles: __m512i, quad: UnsafeRawPointer, _ n: Int,
+                                   _ highSums: inout EightLanes<__m512i>, _ lowSums: inout EightLanes<__m512i>) {
+        addBytes(lowNibbles, quad: quad, n, &highSums, &lowSums)
+        addBytes(highNibbles, quad: quad + n &* 8, n, &highSums, &lowSums)
     }
 
-    /// Rows `firstRow ..< firstRow + R.count` of `x` times the 16 weight rows of Q4_K tile `tile`
-    /// (`blocks` tile-blocks): row r's 16 outputs go to `output + r·outputStride`, rows past
-    /// `x.rows` are not written.
+    /// Rows `firstRow ..< firstRow + R.count` of `x` (one of its blocks) times the 16 weight rows
+    /// of Q4_K tile `tile` (`blocks` tile-blocks): row r's 16 outputs go to `output +
+    /// r·outputStride`, rows past `x.rows` are not written.
     @inline(__always)
     static func q4_K<R: RowBlock>(_: R.Type, tile: UnsafeRawPointer, blocks: Int, x: ByteActivations, firstRow: Int,
                                    output: UnsafeMutablePointer<Float>, outputStride: Int) {
-        let n = R.count, columns = x.columns
+        let n = R.count, quadBytes = n &* 8
+        let values = UnsafeRawPointer(x.bytes + firstRow &* x.columns &* 2), firstGroup = firstRow &* (x.columns / 32)
+        let scales = x.scales + firstGroup, groupSums = x.groupSums + firstGroup
         let low = _mm512_set1_epi8(0x0F)
         var totals = EightLanes(_mm512_setzero_ps())
         for b in 0..<blocks {
             let block = tile + b &* Q4_KTile.bytes
-            IntegerDot.prefetchBlock(block + Q4_KTile.scales, bytes: Q4_KTile.bytes - Q4_KTile.scales)
+            IntegerDot.prefetchBlock(block + Q4_KTile.scales, bytes: Q4_KTile.bytes - Q4_KTile.scales, toL2: R.count <= IntegerDot.prefetchToL2Rows)
             let d = halves(block + Q4_KTile.d), dmin = halves(block + Q4_KTile.dmin)
             forEachGroup(8) { g in
                 let scale = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(bytes16(block + (Q4_KTile.scales &+ 16 &* g)))), d)
                 let minimum = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(bytes16(block + (Q4_KTile.minima &+ 16 &* g)))), dmin)
                 var highSums = EightLanes(_mm512_setzero_si512()), lowSums = highSums
+                let groupValues = values + (b &* 64 &+ 8 &* g) &* quadBytes
                 for c in 0..<4 {
                     let chunk = block + (g &* 4 &+ c) &* 64
-                    IntegerDot.prefetchBlock(chunk, bytes: 64)
+                    IntegerDot.prefetchBlock(chunk, bytes: 64, toL2: R.count <= IntegerDot.prefetchToL2Rows)
                     let v = _mm512_loadu_si512(chunk)
                     let lowNibbles = _mm512_and_si512(v, low), highNibbles = _mm512_and_si512(_mm512_srli_epi16(v, 4), low)
-                    let column = b &* 256 &+ 32 &* g &+ 8 &* c
-                    addNibbles(lowNibbles, highNibbles, x: x, firstRow: firstRow, column: column, n, &highSums, &lowSums)
+                    addNibbles(lowNibbles, highNibbles, quad: groupValues + 2 &* c &* quadBytes, n, &highSums, &lowSums)
                 }
                 let sums = joined(highSums, lowSums, n)
+                let group = (b &* 8 &+ g) &* n
                 forEachRow(n) { r in
-                    let group = (firstRow &+ r) &* (columns / 32) &+ b &* 8 &+ g
-                    let rowScale = _mm512_mul_ps(scale, _mm512_set1_ps(x.scales[group]))
+                    let rowScale = _mm512_mul_ps(scale, _mm512_set1_ps(scales[group &+ r]))
                     totals[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums[r]), rowScale, totals[r])
-                    totals[r] = _mm512_fnmadd_ps(minimum, _mm512_set1_ps(x.groupSums[group]), totals[r])
+                    totals[r] = _mm512_fnmadd_ps(minimum, _mm512_set1_ps(groupSums[group &+ r]), totals[r])
                 }
             }
         }
@@ -240,26 +263,29 @@ enum ByteDot {
     @inline(__always)
     static func q6_K<R: RowBlock>(_: R.Type, tile: UnsafeRawPointer, blocks: Int, x: ByteActivations, firstRow: Int,
                                    output: UnsafeMutablePointer<Float>, outputStride: Int) {
-        let n = R.count, columns = x.columns
+        let n = R.count, quadBytes = n &* 8
+        let values = UnsafeRawPointer(x.bytes + firstRow &* x.columns &* 2)
+        let scales = x.scales + firstRow &* (x.columns / 32), offsets = x.offsets + firstRow &* (x.columns / 16)
         var totals = EightLanes(_mm512_setzero_ps())
         for b in 0..<blocks {
             let block = tile + b &* Q6_KTile.bytes
-            IntegerDot.prefetchBlock(block + Q6_KTile.scales, bytes: Q6_KTile.bytes - Q6_KTile.scales)
+            IntegerDot.prefetchBlock(block + Q6_KTile.scales, bytes: Q6_KTile.bytes - Q6_KTile.scales, toL2: R.count <= IntegerDot.prefetchToL2Rows)
             let d = halves(block + Q6_KTile.d)
             for s in 0..<16 {
                 let scale = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(bytes16(block + (Q6_KTile.scales &+ 16 &* s)))), d)
                 var highSums = EightLanes(_mm512_setzero_si512()), lowSums = highSums
-                forEachRow(n) { r in lowSums[r] = _mm512_set1_epi32(x.offsets[(firstRow &+ r) &* (columns / 16) &+ b &* 16 &+ s]) }
+                let sixteen = (b &* 16 &+ s) &* n
+                forEachRow(n) { r in lowSums[r] = _mm512_set1_epi32(offsets[sixteen &+ r]) }
+                let groupValues = values + (b &* 64 &+ 4 &* s) &* quadBytes
                 for c in 0..<4 {
                     let chunk = block + (s &* 4 &+ c) &* 64
-                    IntegerDot.prefetchBlock(chunk, bytes: 64)
-                    let v = _mm512_loadu_si512(chunk)
-                    let column = b &* 256 &+ 16 &* s &+ 4 &* c
-                    addBytes(v, x: x, firstRow: firstRow, column: column, n, &highSums, &lowSums)
+                    IntegerDot.prefetchBlock(chunk, bytes: 64, toL2: R.count <= IntegerDot.prefetchToL2Rows)
+                    addBytes(_mm512_loadu_si512(chunk), quad: groupValues + c &* quadBytes, n, &highSums, &lowSums)
                 }
                 let sums = joined(highSums, lowSums, n)
+                let group = (b &* 8 &+ s / 2) &* n
                 forEachRow(n) { r in
-                    let rowScale = _mm512_mul_ps(scale, _mm512_set1_ps(x.scales[(firstRow &+ r) &* (columns / 32) &+ b &* 8 &+ s / 2]))
+                    let rowScale = _mm512_mul_ps(scale, _mm512_set1_ps(scales[group &+ r]))
                     totals[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums[r]), rowScale, totals[r])
                 }
             }
@@ -275,31 +301,31 @@ enum ByteDot {
     static func smallBlocks<F: SmallBlockTiling, R: RowBlock>(_ format: F.Type, _: R.Type, tile: UnsafeRawPointer, blocks: Int,
                                                              x: ByteActivations, firstRow: Int, output: UnsafeMutablePointer<Float>,
                                                              outputStride: Int) {
-        let n = R.count, columns = x.columns, regions = SmallBlockTile(format, blocks: blocks)
+        let n = R.count, quadBytes = n &* 8, regions = SmallBlockTile(format, blocks: blocks)
+        let values = UnsafeRawPointer(x.bytes + firstRow &* x.columns &* 2), firstGroup = firstRow &* (x.columns / 32)
+        let scales = x.scales + firstGroup, groupSums = x.groupSums + firstGroup, integerSums = x.integerSums + firstGroup
         let low = _mm512_set1_epi8(0x0F), sixteen = _mm512_set1_epi8(16)
         var totals = EightLanes(_mm512_setzero_ps())
         for b in 0..<blocks {
-            let values = tile + b &* regions.valueBytes, fifthBits = tile + (regions.fifthBits &+ b &* 64)
-            IntegerDot.prefetchBlock(values, bytes: regions.valueBytes)
-            if F.bits == 5 { IntegerDot.prefetchBlock(fifthBits, bytes: 64) }
+            let weights = tile + b &* regions.valueBytes, fifthBits = tile + (regions.fifthBits &+ b &* 64)
+            IntegerDot.prefetchBlock(weights, bytes: regions.valueBytes, toL2: R.count <= IntegerDot.prefetchToL2Rows)
+            if F.bits == 5 { IntegerDot.prefetchBlock(fifthBits, bytes: 64, toL2: R.count <= IntegerDot.prefetchToL2Rows) }
             if b & 1 == 0 {
-                IntegerDot.prefetchBlock(tile + (regions.d &+ b &* 32), bytes: 64)
-                if F.hasOffset { IntegerDot.prefetchBlock(tile + (regions.m &+ b &* 32), bytes: 64) }
+                IntegerDot.prefetchBlock(tile + (regions.d &+ b &* 32), bytes: 64, toL2: R.count <= IntegerDot.prefetchToL2Rows)
+                if F.hasOffset { IntegerDot.prefetchBlock(tile + (regions.m &+ b &* 32), bytes: 64, toL2: R.count <= IntegerDot.prefetchToL2Rows) }
             }
+            let group = b &* n, blockValues = values + b &* 8 &* quadBytes
             var highSums = EightLanes(_mm512_setzero_si512()), lowSums = highSums
             if F.zeroPoint != 0 {
-                forEachRow(n) { r in
-                    lowSums[r] = _mm512_set1_epi32(-F.zeroPoint &* x.integerSums[(firstRow &+ r) &* (columns / 32) &+ b])
-                }
+                forEachRow(n) { r in lowSums[r] = _mm512_set1_epi32(-F.zeroPoint &* integerSums[group &+ r]) }
             }
             if F.bits == 8 {
                 for c in 0..<8 {
-                    let v = _mm512_loadu_si512(values + c &* 64), column = b &* 32 &+ 4 &* c
-                    addBytes(v, x: x, firstRow: firstRow, column: column, n, &highSums, &lowSums)
+                    addBytes(_mm512_loadu_si512(weights + c &* 64), quad: blockValues + c &* quadBytes, n, &highSums, &lowSums)
                 }
             } else {
                 for c in 0..<4 {
-                    let v = _mm512_loadu_si512(values + c &* 64)
+                    let v = _mm512_loadu_si512(weights + c &* 64)
                     var lowNibbles = _mm512_and_si512(v, low), highNibbles = _mm512_and_si512(_mm512_srli_epi16(v, 4), low)
                     if F.bits == 5 {
                         lowNibbles = _mm512_mask_add_epi8(lowNibbles, fifthBits.loadUnaligned(fromByteOffset: 16 &* c, as: UInt64.self),
@@ -307,16 +333,14 @@ enum ByteDot {
                         highNibbles = _mm512_mask_add_epi8(highNibbles, fifthBits.loadUnaligned(fromByteOffset: 16 &* c &+ 8, as: UInt64.self),
                                                            highNibbles, sixteen)
                     }
-                    let column = b &* 32 &+ 8 &* c
-                    addNibbles(lowNibbles, highNibbles, x: x, firstRow: firstRow, column: column, n, &highSums, &lowSums)
+                    addNibbles(lowNibbles, highNibbles, quad: blockValues + 2 &* c &* quadBytes, n, &highSums, &lowSums)
                 }
             }
             let sums = joined(highSums, lowSums, n)
             let d = halves(tile + (regions.d &+ b &* 32)), m = F.hasOffset ? halves(tile + (regions.m &+ b &* 32)) : _mm512_setzero_ps()
             forEachRow(n) { r in
-                let group = (firstRow &+ r) &* (columns / 32) &+ b
-                totals[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums[r]), _mm512_mul_ps(d, _mm512_set1_ps(x.scales[group])), totals[r])
-                if F.hasOffset { totals[r] = _mm512_fmadd_ps(m, _mm512_set1_ps(x.groupSums[group]), totals[r]) }
+                totals[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums[r]), _mm512_mul_ps(d, _mm512_set1_ps(scales[group &+ r])), totals[r])
+                if F.hasOffset { totals[r] = _mm512_fmadd_ps(m, _mm512_set1_ps(groupSums[group &+ r]), totals[r]) }
             }
         }
         forEachRow(n) { r in
@@ -346,10 +370,14 @@ enum ByteDot {
             }
             first += R.count
         }
-        while x.paddedRows - first >= 8 { pass(EightRows.self) }
-        if x.paddedRows - first >= 4 { pass(FourRows.self) }
-        if x.rows - first >= 2 { pass(TwoRows.self) }
-        if x.rows - first == 1 { pass(OneRow.self) }
+        while first < x.rows {
+            switch x.blockRows(from: first) {
+            case 8: pass(EightRows.self)
+            case 4: pass(FourRows.self)
+            case 2: pass(TwoRows.self)
+            default: pass(OneRow.self)
+            }
+        }
     }
 }
 #endif

@@ -56,6 +56,12 @@ enum IntegerDot {
     /// 58.3 to 46.8 ms, the 0.5B from 24.6 to 21.8 and SmolLM2 from 7.8 to 7.0 (one run).
     static let prefetchDistance = 8192
 
+    /// Kernels over up to this many activation rows prefetch their weights into the level-2
+    /// cache only, larger blocks into level 1 (measured on the 2-core EPYC: level 2 took
+    /// one-token decoding of the 1.5B from 38–39 to 29–35 ms and of SmolLM2 from 100–128 to
+    /// 137–153 tokens/s, and a forward of 4 tokens from 58–59 to 50–53 ms; 8 rows lost up to 10%).
+    static let prefetchToL2Rows = 4
+
     /// Dots of activation rows `firstRow ..< firstRow + R.count` with the weight row at `weights`
     /// (`blocks` blocks of format `F`), returned in the first `R.count` lanes.
     @inline(__always)
@@ -69,12 +75,17 @@ enum IntegerDot {
         return dotPortable(format, weights: weights, blocks: blocks, activations: activations, firstRow: firstRow, rowCount: R.count)
     }
 
-    /// Asks for every cache line of the block `prefetchDistance` bytes ahead of `block`.
+    /// Asks for every cache line of the block `prefetchDistance` bytes ahead of `block`, into
+    /// the level-1 cache, or only the level-2 cache if `toL2`.
     @inline(__always)
-    static func prefetchBlock(_ block: UnsafeRawPointer, bytes: Int) {
+    static func prefetchBlock(_ block: UnsafeRawPointer, bytes: Int, toL2: Bool = false) {
         var offset = 0
         while offset < bytes {
-            braid_prefetch(block + Self.prefetchDistance + offset)
+            if toL2 {
+                braid_prefetch_l2(block + Self.prefetchDistance + offset)
+            } else {
+                braid_prefetch(block + Self.prefetchDistance + offset)
+            }
             offset &+= 64
         }
     }
@@ -293,7 +304,7 @@ enum IntegerDot {
         let groupStride = a.paddedRows &* QuantizedActivations.groupSize &* 2  // bytes from a group's rows to the next group's
         for b in 0..<blocks {
             let block = weights + b &* F.blockBytes
-            prefetchBlock(block, bytes: F.blockBytes)
+            prefetchBlock(block, bytes: F.blockBytes, toL2: rowCount <= prefetchToL2Rows)
             let weightScales = F.blockScales(block)
             let first = a.index(group: b &* F.groupsPerBlock, row: firstRow)
             let zero = noSums
@@ -395,8 +406,8 @@ enum IntegerDot {
         for b in 0..<blocks {
             let blockOffset = b &* F.blockBytes
             let block0 = first + blockOffset, block1 = second + blockOffset
-            prefetchBlock(block0, bytes: F.blockBytes)
-            prefetchBlock(block1, bytes: F.blockBytes)
+            prefetchBlock(block0, bytes: F.blockBytes, toL2: true)
+            prefetchBlock(block1, bytes: F.blockBytes, toL2: true)
             let scales0 = F.blockScales(block0), scales1 = F.blockScales(block1)
             let zero = noSums
             var i0 = zero, i1 = zero
