@@ -75,7 +75,7 @@ final class ByteActivations: @unchecked Sendable {  // written before, read duri
             let n = blockRows(from: first)
             for r in 0..<min(n, rows - first) {
                 let source = x + (first + r) * columns
-                let values = UnsafeMutableRawPointer(bytes + first * columns * 2 + r * 8)
+                let values = UnsafeMutableRawPointer(mutating: values(block: first) + r * 8)
                 for group in 0..<(columns / 32) {
                     let v0 = _mm512_loadu_ps(source + 32 * group), v1 = _mm512_loadu_ps(source + 32 * group + 16)
                     // maxps returns its second operand when either is NaN: a NaN never replaces.
@@ -83,7 +83,7 @@ final class ByteActivations: @unchecked Sendable {  // written before, read duri
                     let maximum = _mm512_reduce_max_ps(_mm512_max_ps(largest, _mm512_setzero_ps()))
                     let inverse: Float = maximum > 0 ? Self.largest / maximum : 0
                     let scale = _mm512_set1_ps(inverse.isFinite ? inverse : 0)
-                    let groupIndex = first * (columns / 32) + group * n + r
+                    let groupIndex = firstGroup(block: first) + group * n + r
                     scales[groupIndex] = maximum / Self.largest
                     var total: Float = 0, integerTotal: Int32 = 0
                     for sixteen in 0..<2 {
@@ -100,7 +100,7 @@ final class ByteActivations: @unchecked Sendable {  // written before, read duri
                             values.storeBytes(of: lows[quad], toByteOffset: at + 4, as: UInt32.self)
                         }
                         let integerSum = _mm512_reduce_add_epi32(q)
-                        offsets[first * (columns / 16) + (2 * group + sixteen) * n + r] = -32 &* integerSum
+                        offsets[2 * firstGroup(block: first) + (2 * group + sixteen) * n + r] = -32 &* integerSum
                         integerTotal &+= integerSum
                         total += _mm512_reduce_add_ps(v)
                     }
@@ -110,6 +110,19 @@ final class ByteActivations: @unchecked Sendable {  // written before, read duri
             }
             first += n
         }
+    }
+
+    /// The bytes of the block that starts at row `first`.
+    @inline(__always)
+    func values(block first: Int) -> UnsafeRawPointer {
+        UnsafeRawPointer(bytes + first &* columns &* 2)
+    }
+
+    /// The index of the first per-32 value (scale, sum) of the block that starts at row `first`
+    /// (twice that for the per-16 `offsets`).
+    @inline(__always)
+    func firstGroup(block first: Int) -> Int {
+        first &* (columns / 32)
     }
 
     /// The rows of the block that starts at row `first`: 8 while 8 padded rows remain, then 4,
@@ -225,13 +238,13 @@ enum ByteDot {
     static func q4_K<R: RowBlock>(_: R.Type, tile: UnsafeRawPointer, blocks: Int, x: ByteActivations, firstRow: Int,
                                    output: UnsafeMutablePointer<Float>, outputStride: Int) {
         let n = R.count, quadBytes = n &* 8
-        let values = UnsafeRawPointer(x.bytes + firstRow &* x.columns &* 2), firstGroup = firstRow &* (x.columns / 32)
+        let values = x.values(block: firstRow), firstGroup = x.firstGroup(block: firstRow)
         let scales = x.scales + firstGroup, groupSums = x.groupSums + firstGroup
         let low = _mm512_set1_epi8(0x0F)
         var totals = EightLanes(_mm512_setzero_ps())
         for b in 0..<blocks {
             let block = tile + b &* Q4_KTile.bytes
-            IntegerDot.prefetchBlock(block + Q4_KTile.scales, bytes: Q4_KTile.bytes - Q4_KTile.scales, toL2: R.count <= IntegerDot.prefetchToL2Rows)
+            IntegerDot.prefetchBlock(block + Q4_KTile.scales, bytes: Q4_KTile.bytes - Q4_KTile.scales, rows: n)
             let d = halves(block + Q4_KTile.d), dmin = halves(block + Q4_KTile.dmin)
             forEachGroup(8) { g in
                 let scale = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(bytes16(block + (Q4_KTile.scales &+ 16 &* g)))), d)
@@ -240,7 +253,7 @@ enum ByteDot {
                 let groupValues = values + (b &* 64 &+ 8 &* g) &* quadBytes
                 for c in 0..<4 {
                     let chunk = block + (g &* 4 &+ c) &* 64
-                    IntegerDot.prefetchBlock(chunk, bytes: 64, toL2: R.count <= IntegerDot.prefetchToL2Rows)
+                    IntegerDot.prefetchBlock(chunk, bytes: 64, rows: n)
                     let v = _mm512_loadu_si512(chunk)
                     let lowNibbles = _mm512_and_si512(v, low), highNibbles = _mm512_and_si512(_mm512_srli_epi16(v, 4), low)
                     addNibbles(lowNibbles, highNibbles, quad: groupValues + 2 &* c &* quadBytes, n, &highSums, &lowSums)
@@ -264,12 +277,12 @@ enum ByteDot {
     static func q6_K<R: RowBlock>(_: R.Type, tile: UnsafeRawPointer, blocks: Int, x: ByteActivations, firstRow: Int,
                                    output: UnsafeMutablePointer<Float>, outputStride: Int) {
         let n = R.count, quadBytes = n &* 8
-        let values = UnsafeRawPointer(x.bytes + firstRow &* x.columns &* 2)
-        let scales = x.scales + firstRow &* (x.columns / 32), offsets = x.offsets + firstRow &* (x.columns / 16)
+        let values = x.values(block: firstRow)
+        let scales = x.scales + x.firstGroup(block: firstRow), offsets = x.offsets + 2 &* x.firstGroup(block: firstRow)
         var totals = EightLanes(_mm512_setzero_ps())
         for b in 0..<blocks {
             let block = tile + b &* Q6_KTile.bytes
-            IntegerDot.prefetchBlock(block + Q6_KTile.scales, bytes: Q6_KTile.bytes - Q6_KTile.scales, toL2: R.count <= IntegerDot.prefetchToL2Rows)
+            IntegerDot.prefetchBlock(block + Q6_KTile.scales, bytes: Q6_KTile.bytes - Q6_KTile.scales, rows: n)
             let d = halves(block + Q6_KTile.d)
             for s in 0..<16 {
                 let scale = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(bytes16(block + (Q6_KTile.scales &+ 16 &* s)))), d)
@@ -279,7 +292,7 @@ enum ByteDot {
                 let groupValues = values + (b &* 64 &+ 4 &* s) &* quadBytes
                 for c in 0..<4 {
                     let chunk = block + (s &* 4 &+ c) &* 64
-                    IntegerDot.prefetchBlock(chunk, bytes: 64, toL2: R.count <= IntegerDot.prefetchToL2Rows)
+                    IntegerDot.prefetchBlock(chunk, bytes: 64, rows: n)
                     addBytes(_mm512_loadu_si512(chunk), quad: groupValues + c &* quadBytes, n, &highSums, &lowSums)
                 }
                 let sums = joined(highSums, lowSums, n)
@@ -302,17 +315,17 @@ enum ByteDot {
                                                              x: ByteActivations, firstRow: Int, output: UnsafeMutablePointer<Float>,
                                                              outputStride: Int) {
         let n = R.count, quadBytes = n &* 8, regions = SmallBlockTile(format, blocks: blocks)
-        let values = UnsafeRawPointer(x.bytes + firstRow &* x.columns &* 2), firstGroup = firstRow &* (x.columns / 32)
+        let values = x.values(block: firstRow), firstGroup = x.firstGroup(block: firstRow)
         let scales = x.scales + firstGroup, groupSums = x.groupSums + firstGroup, integerSums = x.integerSums + firstGroup
         let low = _mm512_set1_epi8(0x0F), sixteen = _mm512_set1_epi8(16)
         var totals = EightLanes(_mm512_setzero_ps())
         for b in 0..<blocks {
             let weights = tile + b &* regions.valueBytes, fifthBits = tile + (regions.fifthBits &+ b &* 64)
-            IntegerDot.prefetchBlock(weights, bytes: regions.valueBytes, toL2: R.count <= IntegerDot.prefetchToL2Rows)
-            if F.bits == 5 { IntegerDot.prefetchBlock(fifthBits, bytes: 64, toL2: R.count <= IntegerDot.prefetchToL2Rows) }
+            IntegerDot.prefetchBlock(weights, bytes: regions.valueBytes, rows: n)
+            if F.bits == 5 { IntegerDot.prefetchBlock(fifthBits, bytes: 64, rows: n) }
             if b & 1 == 0 {
-                IntegerDot.prefetchBlock(tile + (regions.d &+ b &* 32), bytes: 64, toL2: R.count <= IntegerDot.prefetchToL2Rows)
-                if F.hasOffset { IntegerDot.prefetchBlock(tile + (regions.m &+ b &* 32), bytes: 64, toL2: R.count <= IntegerDot.prefetchToL2Rows) }
+                IntegerDot.prefetchBlock(tile + (regions.d &+ b &* 32), bytes: 64, rows: n)
+                if F.hasOffset { IntegerDot.prefetchBlock(tile + (regions.m &+ b &* 32), bytes: 64, rows: n) }
             }
             let group = b &* n, blockValues = values + b &* 8 &* quadBytes
             var highSums = EightLanes(_mm512_setzero_si512()), lowSums = highSums

@@ -75,10 +75,12 @@ enum IntegerDot {
         return dotPortable(format, weights: weights, blocks: blocks, activations: activations, firstRow: firstRow, rowCount: R.count)
     }
 
-    /// Asks for every cache line of the block `prefetchDistance` bytes ahead of `block`, into
-    /// the level-1 cache, or only the level-2 cache if `toL2`.
+    /// Asks for every cache line of the block `prefetchDistance` bytes ahead of `block`, for a
+    /// kernel over `rows` activation rows: into the level-2 cache only up to `prefetchToL2Rows`
+    /// rows, into level 1 beyond.
     @inline(__always)
-    static func prefetchBlock(_ block: UnsafeRawPointer, bytes: Int, toL2: Bool = false) {
+    static func prefetchBlock(_ block: UnsafeRawPointer, bytes: Int, rows: Int) {
+        let toL2 = rows <= prefetchToL2Rows
         var offset = 0
         while offset < bytes {
             if toL2 {
@@ -304,7 +306,7 @@ enum IntegerDot {
         let groupStride = a.paddedRows &* QuantizedActivations.groupSize &* 2  // bytes from a group's rows to the next group's
         for b in 0..<blocks {
             let block = weights + b &* F.blockBytes
-            prefetchBlock(block, bytes: F.blockBytes, toL2: rowCount <= prefetchToL2Rows)
+            prefetchBlock(block, bytes: F.blockBytes, rows: rowCount)
             let weightScales = F.blockScales(block)
             let first = a.index(group: b &* F.groupsPerBlock, row: firstRow)
             let zero = noSums
@@ -406,8 +408,8 @@ enum IntegerDot {
         for b in 0..<blocks {
             let blockOffset = b &* F.blockBytes
             let block0 = first + blockOffset, block1 = second + blockOffset
-            prefetchBlock(block0, bytes: F.blockBytes, toL2: true)
-            prefetchBlock(block1, bytes: F.blockBytes, toL2: true)
+            prefetchBlock(block0, bytes: F.blockBytes, rows: 1)
+            prefetchBlock(block1, bytes: F.blockBytes, rows: 1)
             let scales0 = F.blockScales(block0), scales1 = F.blockScales(block1)
             let zero = noSums
             var i0 = zero, i1 = zero
