@@ -1,20 +1,33 @@
 // Causal attention for one KV head, the way FlashAttention does it (Dao et al. 2022) but on a
-// CPU: keys and values are read a run at a time (a block of the paged cache), each query row keeps a running maximum m, a
-// running sum l and an unnormalized output o, and a chunk's scores s update them as
+// CPU: keys and values are read a run at a time (a block of the paged cache), each query row
+// keeps a running maximum m, a running sum l and an unnormalized output o, and a chunk's scores s
+// update them as
 //
 //   m' = max(m, max s);  o ← o·e^(m−m') + Σ e^(s−m')·v;  l ← l·e^(m−m') + Σ e^(s−m');  m ← m'
 //
 // so no row ever holds more than one chunk of scores, whatever the context length. Several
-// query rows (the query heads that share this KV head, for several tokens) go through each
-// chunk together: the two products are sgemm calls, or vector loops for a single row.
+// query rows (the query heads that share this KV head, for several tokens, and the branches that
+// share a block) go through each chunk together, in register tiles of 4 rows:
+//
+//   scores   s[r][j…j+15] = Σ_c q[r][c] · K[c][j…j+15]     keys in tiles of 16: component c of
+//                                                          16 consecutive keys is one vector pair
+//   outputs  o[r][c…c+15] += Σ_j p[r][j] · V[j][c…c+15]    values in tiles of 16 columns
+//
+// Both tiles are contiguous in the cache (see `KeyValueLayout`), so every pass streams memory in
+// order: for 8 branches of a long prompt the cache is as much to read per step as the weights.
+//
+// Each score and each output element is one chain of multiply-adds in a fixed order (c = 0, 1, …
+// for a score; j = 0, 1, … through the runs for an output), whatever tile it falls in, so a row's
+// result is the same bits however many other rows go through beside it.
+import BraidCPU
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
 
-/// Consecutive positions whose keys (and values) are adjacent rows in memory: positions
-/// `position ..< position + count` are rows `row ..< row + count` from the keys' base pointer.
+/// Consecutive positions whose keys (and values) are adjacent rows of the cache: positions
+/// `position ..< position + count` are rows `row ..< row + count`, all in one block.
 public struct KeyRun: Sendable, Equatable {
     public var position: Int
     public var row: Int
@@ -26,7 +39,7 @@ public struct KeyRun: Sendable, Equatable {
         self.count = count
     }
 
-    /// `count` keys stored in order from row 0, in runs of `length`.
+    /// `count` keys stored in order from row 0, in runs of `length` (one block each).
     public static func contiguous(count: Int, length: Int = 128) -> [KeyRun] {
         stride(from: 0, to: count, by: length).map { KeyRun(position: $0, row: $0, count: min(length, count - $0)) }
     }
@@ -45,51 +58,95 @@ public struct QueryGroup: Sendable {
     }
 }
 
+/// Where the cached keys and values of one KV head lie. The cache is made of blocks of
+/// `blockSize` positions, `blockStride` floats apart; within a block each head holds
+/// `headDimension · blockSize` floats of keys and as many of values, in tiles of 16 so that each
+/// pass of the kernel reads consecutive floats:
+///
+///   keys   [key tile t: slots 16t…16t+15][component c][slot − 16t]
+///          t = 0 │ c=0: k0 … k15 │ c=1: k0 … k15 │ … │ c=d−1: k0 … k15 │  t = 1 │ c=0: k16 … k31 │ …
+///   values [column tile u: columns 16u…16u+15][slot][column − 16u]
+///          u = 0 │ slot 0: v0 … v15 │ slot 1: v0 … v15 │ … │  u = 1 │ slot 0: v16 … v31 │ …
+///
+/// A last tile narrower than 16 (a block size or head dimension that is not a multiple of 16) is
+/// stored at its own width.
+public struct KeyValueLayout {
+    /// Keys (of scores) and columns (of outputs) per tile: two 8-lane vectors.
+    public static let tile = 16
+
+    /// This head's keys in block 0.
+    public var keys: UnsafePointer<Float>
+    /// This head's values in block 0.
+    public var values: UnsafePointer<Float>
+    public var blockSize: Int
+    /// Floats from one block to the next.
+    public var blockStride: Int
+    public var headDimension: Int
+
+    public init(keys: UnsafePointer<Float>, values: UnsafePointer<Float>, blockSize: Int, blockStride: Int, headDimension: Int) {
+        self.keys = keys
+        self.values = values
+        self.blockSize = blockSize
+        self.blockStride = blockStride
+        self.headDimension = headDimension
+    }
+
+    /// Offset of component `component` of the key in `slot`, from the start of its head's keys in the block.
+    public static func keyOffset(slot: Int, component: Int, blockSize: Int, headDimension: Int) -> Int {
+        let start = slot / tile * tile
+        return start * headDimension + component * min(tile, blockSize - start) + slot - start
+    }
+
+    /// Offset of column `column` of the value in `slot`, from the start of its head's values in the block.
+    public static func valueOffset(slot: Int, column: Int, blockSize: Int, headDimension: Int) -> Int {
+        let start = column / tile * tile
+        return start * blockSize + slot * min(tile, headDimension - start) + column - start
+    }
+}
+
 /// Causal scaled dot-product attention over a KV cache.
 public enum Attention {
-    /// Query rows from which the products go to sgemm (measured: even 3 rows × 128 keys × 64 run
-    /// faster through OpenBLAS's small-matrix kernels than through the vector loops).
-    static let blasRows = 2
-
     /// `output[i] = softmax(scale · queries[i] · Kᵀ) · V` over positions `0...limits[i]` (row i's
     /// own causal mask), for `rows` query rows of `headDimension` values (dense, row-major). The
-    /// key and value of position p, in run r, are at row `r.row + p − r.position` of `keys` and
-    /// `values`, rows `stride` floats apart; `runs` cover positions in order from 0, and positions
-    /// past the largest limit are never read. Output row i goes to `output + i·outputStride`.
+    /// key and value of position p, in run r, are at row `r.row + p − r.position` of `cache`;
+    /// `runs` cover positions in order from 0, and positions past the largest limit are never
+    /// read. Output row i goes to `output + i·outputStride`.
     public static func attend(
         queries: UnsafePointer<Float>, rows: Int, limits: UnsafePointer<Int>, headDimension d: Int,
-        keys: UnsafePointer<Float>, values: UnsafePointer<Float>, stride: Int, runs: [KeyRun], scale: Float,
-        into output: UnsafeMutablePointer<Float>, outputStride: Int
+        cache: KeyValueLayout, runs: [KeyRun], scale: Float, into output: UnsafeMutablePointer<Float>, outputStride: Int
     ) {
-        attend(queries: queries, limits: limits, headDimension: d, keys: keys, values: values, stride: stride,
+        attend(queries: queries, limits: limits, headDimension: d, cache: cache,
                groups: [QueryGroup(firstRow: 0, rowCount: rows, runs: runs)], scale: scale, into: output, outputStride: outputStride)
     }
 
     /// Attention for several groups of query rows at once (the tokens of different sequences),
     /// each reading its own runs of keys. Runs of different groups that lie at the same place in
-    /// memory (a block of a prompt that branches share) are read once for all of them: the
-    /// groups' rows go through that block in one product. Every row still meets its keys in the
-    /// same runs, in the same order, by the same kernel as it would alone, so its result does not
-    /// depend on which other groups are present.
+    /// the cache (a block of a prompt that branches share) are read once for all of them: the
+    /// groups' rows go through that block together. Every row still meets its keys in the same
+    /// runs, in the same order, in the same chains of multiply-adds as it would alone, so its
+    /// result does not depend on which other groups are present.
     ///
-    ///   groups   rows     runs (pool row of each block)
+    ///   groups   rows     runs (cache row of each block)
     ///   branch 0 0…2      [0] [64] [128] [512]
     ///   branch 1 3…5      [0] [64] [128] [576]
     ///   branch 2 6…8      [0] [64] [128] [640]
     ///   products          9 rows × block 0, 1, 2;  then 3 rows × each own block
     public static func attend(
-        queries: UnsafePointer<Float>, limits: UnsafePointer<Int>, headDimension d: Int,
-        keys: UnsafePointer<Float>, values: UnsafePointer<Float>, stride: Int, groups: [QueryGroup], scale: Float,
-        into output: UnsafeMutablePointer<Float>, outputStride: Int
+        queries: UnsafePointer<Float>, limits: UnsafePointer<Int>, headDimension d: Int, cache: KeyValueLayout,
+        groups: [QueryGroup], scale: Float, into output: UnsafeMutablePointer<Float>, outputStride: Int
     ) {
         let rows = groups.reduce(0) { max($0, $1.firstRow + $1.rowCount) }
-        let chunk = groups.lazy.flatMap(\.runs).map(\.count).max() ?? 1
-        // One chunk of scores, the unnormalized outputs, running maxima and sums, per row.
+        // The queries times the scale (so the scores come out scaled), one chunk of scores per row
+        // (a tile wider than the longest run: tiles may run past a run's end), the unnormalized
+        // outputs, running maxima and sums.
+        let scaled = UnsafeMutablePointer<Float>.allocate(capacity: rows * d)
+        let chunk = (groups.lazy.flatMap(\.runs).map(\.count).max() ?? 1) + KeyValueLayout.tile
         let scores = UnsafeMutablePointer<Float>.allocate(capacity: rows * chunk)
         let o = UnsafeMutablePointer<Float>.allocate(capacity: rows * d)
         let m = UnsafeMutablePointer<Float>.allocate(capacity: rows)
         let l = UnsafeMutablePointer<Float>.allocate(capacity: rows)
-        defer { for p in [scores, o, m, l] { p.deallocate() } }
+        defer { for p in [scaled, scores, o, m, l] { p.deallocate() } }
+        for i in 0..<rows * d { scaled[i] = queries[i] * scale }
         o.initialize(repeating: 0, count: rows * d)
         m.initialize(repeating: -.infinity, count: rows)
         l.initialize(repeating: 0, count: rows)
@@ -98,7 +155,7 @@ public enum Attention {
         let runCount = groups.lazy.map(\.runs.count).max() ?? 0
 
         for index in 0..<runCount {
-            // Spans of consecutive groups that read the same run (one product each).
+            // Spans of consecutive groups that read the same run (one pass each).
             var g = 0
             while g < groups.count {
                 guard index < groups[g].runs.count, groups[g].runs[index].position < keyCounts[g] else {
@@ -106,18 +163,17 @@ public enum Attention {
                     continue
                 }
                 let run = groups[g].runs[index]
-                let useBLAS = groups[g].rowCount >= blasRows
+                precondition(run.row % cache.blockSize + run.count <= cache.blockSize, "a run of keys lies in one block")
                 var last = g, width = min(run.count, keyCounts[g] - run.position)
-                while useBLAS, last + 1 < groups.count, groups[last + 1].rowCount >= blasRows, index < groups[last + 1].runs.count,
-                      groups[last + 1].runs[index].row == run.row, groups[last + 1].firstRow == groups[last].firstRow + groups[last].rowCount,
-                      run.position < keyCounts[last + 1] {
+                while last + 1 < groups.count, index < groups[last + 1].runs.count, groups[last + 1].runs[index].row == run.row,
+                      groups[last + 1].firstRow == groups[last].firstRow + groups[last].rowCount, run.position < keyCounts[last + 1] {
                     last += 1
                     width = max(width, min(groups[last].runs[index].count, keyCounts[last] - run.position))
                 }
                 let first = groups[g].firstRow, count = groups[last].firstRow + groups[last].rowCount - first
-                update(queries: queries + first * d, rows: count, limits: limits + first, headDimension: d, start: run.position,
-                       width: width, keys: keys + run.row * stride, values: values + run.row * stride, stride: stride, scale: scale,
-                       useBLAS: useBLAS, scores: scores, chunk: chunk, o: o + first * d, m: m + first, l: l + first)
+                update(queries: scaled + first * d, rows: count, limits: limits + first, headDimension: d, start: run.position,
+                       width: width, row: run.row, cache: cache, scores: scores, chunk: chunk, o: o + first * d,
+                       m: m + first, l: l + first)
                 g = last + 1
             }
         }
@@ -127,22 +183,44 @@ public enum Attention {
         }
     }
 
-    /// One run of `width` keys from position `start` for `rows` query rows: scores, the online
-    /// softmax update of each row's running maximum `m`, sum `l` and output `o`.
+    /// One run of `width` keys from position `start`, cache row `row`, for `rows` query rows
+    /// (scaled): scores, the online softmax update of each row's running maximum `m`, sum `l` and output `o`.
     @inline(__always)
     private static func update(queries: UnsafePointer<Float>, rows: Int, limits: UnsafePointer<Int>, headDimension d: Int,
-                               start: Int, width: Int, keys k: UnsafePointer<Float>, values v: UnsafePointer<Float>, stride: Int,
-                               scale: Float, useBLAS: Bool, scores: UnsafeMutablePointer<Float>, chunk: Int,
-                               o: UnsafeMutablePointer<Float>, m: UnsafeMutablePointer<Float>, l: UnsafeMutablePointer<Float>) {
-        // Scores of the run.
-        if useBLAS {
-            BLAS.multiplyTransposed(queries, k, into: scores, m: rows, n: width, k: d, lda: d, ldb: stride, ldc: chunk)
-        } else {
-            for i in 0..<rows {
-                for j in 0..<width { scores[i * chunk + j] = VectorMath.dot(queries + i * d, k + j * stride, count: d) }
+                               start: Int, width: Int, row: Int, cache: KeyValueLayout,
+                               scores: UnsafeMutablePointer<Float>, chunk: Int, o: UnsafeMutablePointer<Float>,
+                               m: UnsafeMutablePointer<Float>, l: UnsafeMutablePointer<Float>) {
+        let tile = KeyValueLayout.tile, blockSize = cache.blockSize, first = row % blockSize
+        let keys = cache.keys + row / blockSize * cache.blockStride, values = cache.values + row / blockSize * cache.blockStride
+        // Scores, a whole tile of 16 keys (4 KB for d = 64, in order) by every tile of 4 rows; keys
+        // in part of a tile one at a time. A last partial row tile repeats its last row: the
+        // repeat's results are the same bits, written twice.
+        var j = 0
+        while j < width {
+            let slot = first + j, tileStart = slot / tile * tile, tileWidth = min(tile, blockSize - tileStart)
+            let keyTile = keys + tileStart * d
+            if slot == tileStart && tileWidth == tile {
+                let ahead = j + tile < width ? tile * d * 4 : nil
+                forEachRowTile(rows) { r0, r1, r2, r3 in
+                    multiplyTile(queries + r0 * d, queries + r1 * d, queries + r2 * d, queries + r3 * d, tile: keyTile, count: d,
+                                 ahead: r0 == 0 ? ahead : nil, accumulate: false, scores + r0 * chunk + j, scores + r1 * chunk + j,
+                                 scores + r2 * chunk + j, scores + r3 * chunk + j)
+                }
+                j += tile
+            } else {
+                let end = min(width, j + tileStart + tileWidth - slot)
+                for i in 0..<rows {
+                    for key in j..<end {
+                        var s: Float = 0
+                        for c in 0..<d { s = multiplyAdd(s, queries[i * d + c], keyTile[c * tileWidth + first + key - tileStart]) }
+                        scores[i * chunk + key] = s
+                    }
+                }
+                j = end
             }
         }
-        // Online softmax: mask, rescale the running output, exponentiate.
+        // Online softmax (the scores are scaled already: the queries were): mask, rescale the
+        // running output, exponentiate.
         for i in 0..<rows {
             let row = scores + i * chunk
             let visible = min(width, limits[i] + 1 - start)  // keys of this run row i may see
@@ -150,55 +228,105 @@ public enum Attention {
                 row.initialize(repeating: 0, count: width)
                 continue
             }
-            var runMax = -Float.infinity
-            for j in 0..<visible {
-                row[j] *= scale
-                runMax = max(runMax, row[j])
-            }
-            let newMax = max(m[i], runMax)
+            let newMax = max(m[i], VectorMath.maximum(row, count: visible))
             let correction = m[i] == -.infinity ? 0 : expf(m[i] - newMax)
             l[i] = l[i] * correction + VectorMath.exponentiate(row, subtracting: newMax, count: visible)
             if visible < width { (row + visible).initialize(repeating: 0, count: width - visible) }
             m[i] = newMax
             if correction != 1 { VectorMath.scale(o + i * d, by: correction, count: d) }
         }
-        // Weighted values.
-        if useBLAS {
-            BLAS.multiply(scores, v, into: o, m: rows, n: d, k: width, lda: chunk, ldb: stride, ldc: d, accumulate: true)
-        } else {
-            for i in 0..<rows {
-                weightedSum(scores + i * chunk, of: v, stride: stride, count: width, into: o + i * d, width: d)
+        // Weighted values, a tile of 16 columns (width × 64 bytes, in order) by every tile of 4 rows.
+        for column in stride(from: 0, to: d, by: tile) {
+            let columns = min(tile, d - column), valueTile = values + column * blockSize + first * columns
+            if columns == tile {
+                let ahead = column + tile < d ? tile * blockSize * 4 : nil
+                forEachRowTile(rows) { r0, r1, r2, r3 in
+                    multiplyTile(scores + r0 * chunk, scores + r1 * chunk, scores + r2 * chunk, scores + r3 * chunk, tile: valueTile,
+                                 count: width, ahead: r0 == 0 ? ahead : nil, accumulate: true, o + r0 * d + column,
+                                 o + r1 * d + column, o + r2 * d + column, o + r3 * d + column)
+                }
+            } else {
+                for i in 0..<rows {
+                    for c in 0..<columns {
+                        var sum = o[i * d + column + c]
+                        for j in 0..<width { sum = multiplyAdd(sum, scores[i * chunk + j], valueTile[j * columns + c]) }
+                        o[i * d + column + c] = sum
+                    }
+                }
             }
         }
     }
 
-    /// y += Σⱼ p[j]·v[j] over `count` rows of `width` values `stride` apart, 32 columns at a time
-    /// so the running sums stay in registers while the rows stream past.
+    /// Calls `body` with the rows of each tile of 4 of `rows` rows; a last partial tile repeats its last row.
     @inline(__always)
-    private static func weightedSum(_ p: UnsafePointer<Float>, of v: UnsafePointer<Float>, stride: Int, count: Int,
-                                    into y: UnsafeMutablePointer<Float>, width: Int) {
-        let ry = UnsafeMutableRawPointer(y)
-        var c = 0
-        while c + 32 <= width {
-            var s0 = ry.loadUnaligned(fromByteOffset: 4 * c, as: SIMD8<Float>.self)
-            var s1 = ry.loadUnaligned(fromByteOffset: 4 * c + 32, as: SIMD8<Float>.self)
-            var s2 = ry.loadUnaligned(fromByteOffset: 4 * c + 64, as: SIMD8<Float>.self)
-            var s3 = ry.loadUnaligned(fromByteOffset: 4 * c + 96, as: SIMD8<Float>.self)
-            for j in 0..<count where p[j] != 0 {
-                let row = UnsafeRawPointer(v + j * stride + c), weight = p[j]
-                s0 += row.loadUnaligned(as: SIMD8<Float>.self) * weight
-                s1 += row.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self) * weight
-                s2 += row.loadUnaligned(fromByteOffset: 64, as: SIMD8<Float>.self) * weight
-                s3 += row.loadUnaligned(fromByteOffset: 96, as: SIMD8<Float>.self) * weight
-            }
-            ry.storeBytes(of: s0, toByteOffset: 4 * c, as: SIMD8<Float>.self)
-            ry.storeBytes(of: s1, toByteOffset: 4 * c + 32, as: SIMD8<Float>.self)
-            ry.storeBytes(of: s2, toByteOffset: 4 * c + 64, as: SIMD8<Float>.self)
-            ry.storeBytes(of: s3, toByteOffset: 4 * c + 96, as: SIMD8<Float>.self)
-            c += 32
+    private static func forEachRowTile(_ rows: Int, _ body: (Int, Int, Int, Int) -> Void) {
+        var r = 0
+        while r < rows {
+            body(r, min(r + 1, rows - 1), min(r + 2, rows - 1), min(r + 3, rows - 1))
+            r += 4
         }
-        for j in 0..<count where p[j] != 0 {
-            for column in c..<width { y[column] += p[j] * v[j * stride + column] }
+    }
+
+    /// The product both passes are made of, for 4 rows: `y_r[0…15] (+)= Σ_i x_r[i] · tile[16i …
+    /// 16i+15]` over `count` lines of a tile (scores: x = queries, lines = key components;
+    /// outputs: x = probabilities, lines = value slots). Asks for the line `ahead` bytes past each
+    /// line it reads, where `ahead` is given (the next tile, on the first pass over this one).
+    @inline(__always)
+    private static func multiplyTile(_ x0: UnsafePointer<Float>, _ x1: UnsafePointer<Float>, _ x2: UnsafePointer<Float>,
+                                     _ x3: UnsafePointer<Float>, tile: UnsafePointer<Float>, count: Int, ahead: Int?,
+                                     accumulate: Bool, _ y0: UnsafeMutablePointer<Float>, _ y1: UnsafeMutablePointer<Float>,
+                                     _ y2: UnsafeMutablePointer<Float>, _ y3: UnsafeMutablePointer<Float>) {
+        let zero = (SIMD8<Float>(), SIMD8<Float>())
+        var (a0, b0) = accumulate ? load(y0) : zero, (a1, b1) = accumulate ? load(y1) : zero
+        var (a2, b2) = accumulate ? load(y2) : zero, (a3, b3) = accumulate ? load(y3) : zero
+        var line = UnsafeRawPointer(tile)
+        for i in 0..<count {
+            if let ahead { braid_prefetch(line + ahead) }
+            let low = line.loadUnaligned(as: SIMD8<Float>.self), high = line.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self)
+            let w0 = SIMD8(repeating: x0[i]), w1 = SIMD8(repeating: x1[i]), w2 = SIMD8(repeating: x2[i]), w3 = SIMD8(repeating: x3[i])
+            a0 = multiplyAdd(a0, w0, low); b0 = multiplyAdd(b0, w0, high)
+            a1 = multiplyAdd(a1, w1, low); b1 = multiplyAdd(b1, w1, high)
+            a2 = multiplyAdd(a2, w2, low); b2 = multiplyAdd(b2, w2, high)
+            a3 = multiplyAdd(a3, w3, low); b3 = multiplyAdd(b3, w3, high)
+            line += 4 * KeyValueLayout.tile
         }
+        store(a0, b0, to: y0)
+        store(a1, b1, to: y1)
+        store(a2, b2, to: y2)
+        store(a3, b3, to: y3)
+    }
+
+    @inline(__always)
+    private static func load(_ p: UnsafeMutablePointer<Float>) -> (SIMD8<Float>, SIMD8<Float>) {
+        let raw = UnsafeRawPointer(p)
+        return (raw.loadUnaligned(as: SIMD8<Float>.self), raw.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self))
+    }
+
+    @inline(__always)
+    private static func store(_ low: SIMD8<Float>, _ high: SIMD8<Float>, to p: UnsafeMutablePointer<Float>) {
+        let raw = UnsafeMutableRawPointer(p)
+        raw.storeBytes(of: low, as: SIMD8<Float>.self)
+        raw.storeBytes(of: high, toByteOffset: 32, as: SIMD8<Float>.self)
+    }
+
+    /// a + x·y, fused where the build has a fused multiply-add instruction (x86 builds without FMA
+    /// would turn it into a library call per lane, so they round twice instead). Lanes and
+    /// scalars round alike, so a tile and the scalar loops for its edges give the same bits.
+    @inline(__always)
+    private static func multiplyAdd(_ a: SIMD8<Float>, _ x: SIMD8<Float>, _ y: SIMD8<Float>) -> SIMD8<Float> {
+        #if canImport(BraidAVX2) || arch(arm64)
+        return a.addingProduct(x, y)
+        #else
+        return a + x * y
+        #endif
+    }
+
+    @inline(__always)
+    private static func multiplyAdd(_ a: Float, _ x: Float, _ y: Float) -> Float {
+        #if canImport(BraidAVX2) || arch(arm64)
+        return a.addingProduct(x, y)
+        #else
+        return a + x * y
+        #endif
     }
 }

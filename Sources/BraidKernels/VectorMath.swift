@@ -99,11 +99,27 @@ public enum VectorMath {
 
     /// In-place softmax over `count` values; returns nothing, the values become probabilities.
     public static func softmax(_ x: UnsafeMutablePointer<Float>, count: Int) {
-        var maximum = -Float.infinity
-        for i in 0..<count { maximum = max(maximum, x[i]) }
-        let sum = exponentiate(x, subtracting: maximum, count: count)
+        let sum = exponentiate(x, subtracting: maximum(x, count: count), count: count)
         let inverse = 1 / sum
         for i in 0..<count { x[i] *= inverse }
+    }
+
+    /// The largest of `count` values (−∞ for none).
+    public static func maximum(_ x: UnsafePointer<Float>, count: Int) -> Float {
+        let raw = UnsafeRawPointer(x)
+        var lanes = SIMD8<Float>(repeating: -.infinity)
+        var i = 0
+        while i + 8 <= count {
+            let x = raw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
+            lanes.replace(with: x, where: x .> lanes)
+            i += 8
+        }
+        var result = lanes.max()
+        while i < count {
+            result = max(result, x[i])
+            i += 1
+        }
+        return result
     }
 
     /// x[i] = e^(x[i] − shift) in place; returns Σ of the results.

@@ -2,8 +2,11 @@
 // and values live in fixed-size blocks from one pool allocated up front; a sequence is a table of
 // block ids; blocks are reference-counted, so branches forked from one prompt share its blocks.
 //
-//   keys[layer]   : (blockCount, blockSize, kvHeadCount·headDim)   Float
-//   values[layer] : (blockCount, blockSize, kvHeadCount·headDim)   Float
+//   keys[layer]   : (blockCount, kvHeadCount, headDim·blockSize)   Float, in tiles of 16 keys
+//   values[layer] : (blockCount, kvHeadCount, headDim·blockSize)   Float, in tiles of 16 columns
+//
+// (The tiles let attention read each head's keys and values of a block in order, as vector
+// multiply-adds over 16 keys or 16 columns; see `KeyValueLayout`.)
 //
 //   prompt of 53 tokens, blocks of 16:  A: [b0 b1 b2 b3]            b3 holds 5 of 16 positions
 //   fork A → B (nothing copied):        A: [b0 b1 b2 b3]  B: [b0 b1 b2 b3]   every refcount 2
@@ -91,7 +94,9 @@ public final class PagedKVCache: @unchecked Sendable {
     /// The most positions one sequence may hold (the context length).
     public let maximumSequenceLength: Int
     let layerCount: Int
-    let kvDimension: Int
+    let kvHeadCount: Int
+    let headDimension: Int
+    var kvDimension: Int { kvHeadCount * headDimension }
     private let keyStorage: UnsafeMutablePointer<Float>
     private let valueStorage: UnsafeMutablePointer<Float>
 
@@ -138,8 +143,9 @@ public final class PagedKVCache: @unchecked Sendable {
         self.blockCount = blockCount
         self.maximumSequenceLength = maximumSequenceLength
         layerCount = configuration.layerCount
-        kvDimension = configuration.kvDimension
-        let total = layerCount * blockCount * blockSize * kvDimension
+        kvHeadCount = configuration.kvHeadCount
+        headDimension = configuration.headDimension
+        let total = layerCount * blockCount * blockSize * configuration.kvDimension
         keyStorage = .allocate(capacity: total)
         valueStorage = .allocate(capacity: total)
         referenceCounts = Array(repeating: 0, count: blockCount)
@@ -287,14 +293,36 @@ public final class PagedKVCache: @unchecked Sendable {
 
     private func notePeak() { peakUsedBlocks = max(peakUsedBlocks, usedBlockCount) }
 
-    /// Keys of pool row `row` (block · blockSize + slot) in `layer`; rows of a block are adjacent.
-    func keys(layer: Int, row: Int) -> UnsafeMutablePointer<Float> {
-        keyStorage + (layer * blockCount * blockSize + row) * kvDimension
+    /// Stores the key and value of pool row `row` (block · blockSize + slot) in `layer`, each
+    /// `kvDimension` floats (head after head), into their tiles.
+    func store(layer: Int, row: Int, key: UnsafePointer<Float>, value: UnsafePointer<Float>) {
+        let block = (layer * blockCount + row / blockSize) * blockSize * kvDimension, slot = row % blockSize
+        for head in 0..<kvHeadCount {
+            let keys = keyStorage + block + head * headDimension * blockSize, values = valueStorage + block + head * headDimension * blockSize
+            for c in 0..<headDimension {
+                keys[KeyValueLayout.keyOffset(slot: slot, component: c, blockSize: blockSize, headDimension: headDimension)] =
+                    key[head * headDimension + c]
+                values[KeyValueLayout.valueOffset(slot: slot, column: c, blockSize: blockSize, headDimension: headDimension)] =
+                    value[head * headDimension + c]
+            }
+        }
     }
 
-    /// Values of pool row `row` in `layer`.
-    func values(layer: Int, row: Int) -> UnsafeMutablePointer<Float> {
-        valueStorage + (layer * blockCount * blockSize + row) * kvDimension
+    /// Where attention finds the keys and values of KV head `head` in `layer`.
+    func layout(layer: Int, head: Int) -> KeyValueLayout {
+        let offset = layer * blockCount * blockSize * kvDimension + head * headDimension * blockSize
+        return KeyValueLayout(keys: keyStorage + offset, values: valueStorage + offset, blockSize: blockSize,
+                              blockStride: blockSize * kvDimension, headDimension: headDimension)
+    }
+
+    /// Copies block `source` to block `target`, in every layer.
+    private func copyBlock(_ source: Int, to target: Int) {
+        let blockFloats = blockSize * kvDimension
+        for layer in 0..<layerCount {
+            let base = layer * blockCount * blockFloats
+            (keyStorage + base + target * blockFloats).update(from: keyStorage + base + source * blockFloats, count: blockFloats)
+            (valueStorage + base + target * blockFloats).update(from: valueStorage + base + source * blockFloats, count: blockFloats)
+        }
     }
 
     /// The pool row of `position` of `sequence` (which must hold a block for it).
@@ -373,11 +401,7 @@ public final class PagedKVCache: @unchecked Sendable {
                 sequences[sequence]!.blocks.append(allocate())
             case let .copy(source):
                 let copy = allocate()
-                let filledRows = min(blockSize, sequences[sequence]!.tokens.count - index * blockSize)
-                for layer in 0..<layerCount {
-                    keys(layer: layer, row: copy * blockSize).update(from: keys(layer: layer, row: source * blockSize), count: filledRows * kvDimension)
-                    values(layer: layer, row: copy * blockSize).update(from: values(layer: layer, row: source * blockSize), count: filledRows * kvDimension)
-                }
+                copyBlock(source, to: copy)
                 sequences[sequence]!.blocks[index] = copy
                 release(source)
             }

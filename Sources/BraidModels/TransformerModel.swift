@@ -96,8 +96,7 @@ public final class TransformerModel: Sendable {
                 for head in 0..<c.headCount { rope.rotate(buffers.query + i * qDim + head * headDim, cosines: cosines, sines: sines) }
                 for head in 0..<c.kvHeadCount { rope.rotate(buffers.key + i * kvDim + head * headDim, cosines: cosines, sines: sines) }
                 for row in rows[i] {
-                    cache.keys(layer: layerIndex, row: row).update(from: buffers.key + i * kvDim, count: kvDim)
-                    cache.values(layer: layerIndex, row: row).update(from: buffers.value + i * kvDim, count: kvDim)
+                    cache.store(layer: layerIndex, row: row, key: buffers.key + i * kvDim, value: buffers.value + i * kvDim)
                 }
             }
             attend(batch: batch, tiles: tiles, layer: layerIndex, cache: cache, query: buffers.query, into: buffers.attention, pool: pool)
@@ -166,10 +165,10 @@ public final class TransformerModel: Sendable {
     private func attend(batch: Batch, tiles: [AttentionTile], layer: Int, cache: PagedKVCache, query: UnsafeMutablePointer<Float>,
                         into output: UnsafeMutablePointer<Float>, pool: ComputePool) {
         let c = configuration
-        let headDim = c.headDimension, qDim = c.queryDimension, kvDim = c.kvDimension
+        let headDim = c.headDimension, qDim = c.queryDimension
+        let layouts = (0..<c.kvHeadCount).map { cache.layout(layer: layer, head: $0) }
         let group = c.headCount / c.kvHeadCount
         let scale = 1 / Float(headDim).squareRoot()
-        let keys = cache.keys(layer: layer, row: 0), values = cache.values(layer: layer, row: 0)
         let query = UncheckedPointer(query), output = UncheckedPointer(output)
         // As few tile ranges as keep every thread busy (KV heads × ranges a multiple of the thread
         // count): the fewer the ranges, the more branches read each shared block together.
@@ -200,9 +199,9 @@ public final class TransformerModel: Sendable {
                     }
                 }
             }
-            Attention.attend(queries: queries, limits: limits, headDimension: headDim, keys: keys + kvHead * headDim,
-                             values: values + kvHead * headDim, stride: kvDim, groups: groups, scale: scale, into: results,
-                             outputStride: headDim)
+            Attention.attend(queries: queries, limits: limits, headDimension: headDim,
+                             cache: layouts[kvHead], groups: groups, scale: scale,
+                             into: results, outputStride: headDim)
             row = 0
             for tile in tiles[range] {
                 for i in tile.first..<tile.first + tile.count {

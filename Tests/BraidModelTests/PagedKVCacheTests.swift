@@ -16,6 +16,11 @@ struct PagedKVCacheTests {
         return try LanguageModel(path: tiny.write())
     }
 
+    /// Not inlined: where this is inlined into `accounting`, the optimizer of Swift 6.3.1 puts
+    /// the cache on the stack and then lays the loop's array literal over its last stored
+    /// properties while it is still in use (seen with a watchpoint; the test then fails or the
+    /// heap is corrupted). A cache made here is on the heap.
+    @inline(never)
     func cache(_ model: LanguageModel, blocks: Int, blockSize: Int = 16) -> PagedKVCache {
         PagedKVCache(configuration: model.configuration, blockSize: blockSize, blockCount: blocks, maximumSequenceLength: 256)
     }
