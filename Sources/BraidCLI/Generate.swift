@@ -65,6 +65,9 @@ struct Generate: ParsableCommand {
     @Option(help: "Speculative decoding: draft:MODEL[:k], ngram[:k], jacobi[:n], lookahead[:W,N,G] or auto[:MODEL] (greedy output is exactly plain greedy's).")
     var speculative: String?
 
+    @Option(help: "Weights of the draft model (draft:, auto:): q4_0 or q4_1 requantizes its wider matrices at load (smaller, faster drafts; the target's output is unchanged), stored keeps the file's.")
+    var draftWeights = "q4_0"
+
     @Flag(help: "Wrap the prompt in the model's chat template.")
     var chat = false
 
@@ -188,7 +191,16 @@ struct Generate: ParsableCommand {
     /// "speculation".
     func runSpeculation(_ specification: String, parameters: GenerationParameters) throws {
         let (model, loadMilliseconds) = try modelOptions.load()
-        let method = try SpeculationMethod.parse(specification) { try LanguageModel.load($0) }
+        let draftType: TensorType?
+        switch draftWeights {
+        case "stored": draftType = nil
+        case let name:
+            guard let type = TensorType.quantizable.first(where: { $0.description.lowercased() == name.lowercased() }) else {
+                throw ValidationError("--draft-weights must be stored, \(TensorType.quantizable.map { $0.description.lowercased() }.joined(separator: " or ")) (got \(name))")
+            }
+            draftType = type
+        }
+        let method = try SpeculationMethod.parse(specification) { try LanguageModel.load($0, requantizedTo: draftType) }
         let promptTokens = model.tokenizer.encode(chat ? try model.chatPrompt(user: prompt) : prompt)
         let session = try budgetedSession(model) ?? GenerationSession(model: model, parameters: parameters, promptTokens: promptTokens.count,
                                                                            branches: method.maximumLanes + 1)

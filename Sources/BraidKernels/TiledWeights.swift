@@ -113,11 +113,12 @@ public final class TiledWeights: @unchecked Sendable {  // written once when pac
     /// The tiles: tile t's blocks side by side, tile after tile.
     let data: UnsafeMutableRawPointer
 
-    /// Whether this build has the byte kernels and `matrix` can be tiled for them.
-    static func canTile(_ matrix: WeightMatrix) -> Bool {
+    /// Whether this build has the byte kernels and a matrix of `rows` rows stored as `type` can be
+    /// tiled for them.
+    static func canTile(_ type: TensorType, rows: Int) -> Bool {
         #if canImport(BraidVNNI)
-        switch matrix.type {
-        case .q4_K, .q6_K, .q4_0, .q4_1, .q5_0, .q5_1, .q8_0: return matrix.rows % tileRows == 0
+        switch type {
+        case .q4_K, .q6_K, .q4_0, .q4_1, .q5_0, .q5_1, .q8_0: return rows % tileRows == 0
         case .f32, .f16, .bf16, .q5_K: return false
         }
         #else
@@ -126,36 +127,68 @@ public final class TiledWeights: @unchecked Sendable {  // written once when pac
     }
 
     /// `matrix` repacked, tiles spread over `pool`; nil when it cannot be tiled (see `canTile`).
-    init?(_ matrix: WeightMatrix, pool: ComputePool) {
-        guard Self.canTile(matrix) else { return nil }
-        type = matrix.type
-        blocksPerRow = matrix.columns / matrix.type.blockSize
-        switch type {
-        case .q4_K: tileBlockBytes = Q4_KTile.bytes
-        case .q6_K: tileBlockBytes = Q6_KTile.bytes
-        default: tileBlockBytes = Self.tileRows * type.blockBytes
+    /// With `requantizedTo` (a `TensorType.quantizable` type), a quantized matrix stored in more
+    /// bits per value is first requantized to that type, row by row, so the tiles are smaller
+    /// than the file's weights (and no longer equal to them).
+    init?(_ matrix: WeightMatrix, requantizedTo target: TensorType? = nil, pool: ComputePool) {
+        var stored = matrix.type
+        if let target, matrix.type.blockSize >= target.blockSize, target.bitsPerValue < matrix.type.bitsPerValue {
+            stored = target
         }
+        guard Self.canTile(stored, rows: matrix.rows) else { return nil }
+        type = stored
+        blocksPerRow = matrix.columns / stored.blockSize
+        tileBlockBytes = Self.tileBlockBytes(stored)
         let tiles = matrix.rows / Self.tileRows
         data = .allocate(byteCount: tiles * blocksPerRow * tileBlockBytes, alignment: 64)
         let (data, blocks, tileBytes) = (data, blocksPerRow, tileBlockBytes)
         pool.forEach(tiles) { t in
             let first = matrix.data + t * Self.tileRows * matrix.rowBytes, destination = data + t * blocks * tileBytes
-            switch matrix.type {
-            case .q4_0: return Self.packSmallBlocks(Q4_0Format.self, first, rowBytes: matrix.rowBytes, blocks: blocks, into: destination)
-            case .q4_1: return Self.packSmallBlocks(Q4_1Format.self, first, rowBytes: matrix.rowBytes, blocks: blocks, into: destination)
-            case .q5_0: return Self.packSmallBlocks(Q5_0Format.self, first, rowBytes: matrix.rowBytes, blocks: blocks, into: destination)
-            case .q5_1: return Self.packSmallBlocks(Q5_1Format.self, first, rowBytes: matrix.rowBytes, blocks: blocks, into: destination)
-            case .q8_0: return Self.packSmallBlocks(Q8_0Format.self, first, rowBytes: matrix.rowBytes, blocks: blocks, into: destination)
-            default: break
+            guard stored != matrix.type else {
+                return Self.pack(first, type: stored, rowBytes: matrix.rowBytes, blocks: blocks, into: destination)
             }
-            // The tile's first row's block b; row j's is j·rowBytes further.
-            for b in 0..<blocks {
-                let block = first + b * matrix.type.blockBytes, blockDestination = destination + b * tileBytes
-                if matrix.type == .q4_K {
-                    Self.packQ4_K(block, rowBytes: matrix.rowBytes, into: blockDestination)
-                } else {
-                    Self.packQ6_K(block, rowBytes: matrix.rowBytes, into: blockDestination)
-                }
+            let rowBytes = stored.byteCount(values: matrix.columns)
+            let values = UnsafeMutablePointer<Float>.allocate(capacity: matrix.columns)
+            let requantized = UnsafeMutableRawPointer.allocate(byteCount: Self.tileRows * rowBytes, alignment: 64)
+            defer {
+                values.deallocate()
+                requantized.deallocate()
+            }
+            for j in 0..<Self.tileRows {
+                matrix.type.dequantize(first + j * matrix.rowBytes, into: values, count: matrix.columns)
+                stored.quantize(values, into: requantized + j * rowBytes, count: matrix.columns)
+            }
+            Self.pack(requantized, type: stored, rowBytes: rowBytes, blocks: blocks, into: destination)
+        }
+    }
+
+    /// Bytes of one tile-block of `type`.
+    private static func tileBlockBytes(_ type: TensorType) -> Int {
+        switch type {
+        case .q4_K: Q4_KTile.bytes
+        case .q6_K: Q6_KTile.bytes
+        default: tileRows * type.blockBytes
+        }
+    }
+
+    /// Packs the 16 rows of `type` from `first` on (`rowBytes` apart) into one tile.
+    private static func pack(_ first: UnsafeRawPointer, type: TensorType, rowBytes: Int, blocks: Int, into destination: UnsafeMutableRawPointer) {
+        let tileBytes = tileBlockBytes(type)
+        switch type {
+        case .q4_0: return packSmallBlocks(Q4_0Format.self, first, rowBytes: rowBytes, blocks: blocks, into: destination)
+        case .q4_1: return packSmallBlocks(Q4_1Format.self, first, rowBytes: rowBytes, blocks: blocks, into: destination)
+        case .q5_0: return packSmallBlocks(Q5_0Format.self, first, rowBytes: rowBytes, blocks: blocks, into: destination)
+        case .q5_1: return packSmallBlocks(Q5_1Format.self, first, rowBytes: rowBytes, blocks: blocks, into: destination)
+        case .q8_0: return packSmallBlocks(Q8_0Format.self, first, rowBytes: rowBytes, blocks: blocks, into: destination)
+        default: break
+        }
+        // The tile's first row's block b; row j's is j·rowBytes further.
+        for b in 0..<blocks {
+            let block = first + b * type.blockBytes, blockDestination = destination + b * tileBytes
+            if type == .q4_K {
+                packQ4_K(block, rowBytes: rowBytes, into: blockDestination)
+            } else {
+                packQ6_K(block, rowBytes: rowBytes, into: blockDestination)
             }
         }
     }

@@ -38,9 +38,11 @@ public struct WeightMatrix: @unchecked Sendable {
 
     /// This matrix with its weights repacked for the byte kernels when the build has them and
     /// the type and shape suit them (see `TiledWeights`), else this matrix as it is. The tiles
-    /// are a copy: the caller may then let the mapped pages go (`MappedFile.release`).
-    public func tiled(pool: ComputePool) -> WeightMatrix {
-        guard tiles == nil, let tiles = TiledWeights(self, pool: pool) else { return self }
+    /// are a copy: the caller may then let the mapped pages go (`MappedFile.release`). With
+    /// `requantizedTo`, weights stored in more bits per value are requantized to that type
+    /// (`TensorType.quantizable`) for every product; rows looked up keep the stored values.
+    public func tiled(requantizedTo target: TensorType? = nil, pool: ComputePool) -> WeightMatrix {
+        guard tiles == nil, let tiles = TiledWeights(self, requantizedTo: target, pool: pool) else { return self }
         return WeightMatrix(type: type, rows: rows, columns: columns, data: data, tiles: tiles)
     }
 

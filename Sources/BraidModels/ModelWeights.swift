@@ -27,7 +27,10 @@ struct ModelWeights: Sendable {
     let outputNorm: [Float]            // (embedding)
     let output: WeightMatrix           // (vocabulary × embedding); token_embd when tied
 
-    init(gguf: GGUFFile, configuration c: ModelConfiguration, architecture: any TransformerArchitecture.Type) throws {
+    /// The weights of `gguf`; with `requantizedTo`, matrices that take products and are stored
+    /// in more bits per value are requantized to that type (see `WeightMatrix.tiled`).
+    init(gguf: GGUFFile, configuration c: ModelConfiguration, architecture: any TransformerArchitecture.Type,
+         requantizedTo target: TensorType?) throws {
         let pool = ComputePool()
         // Matrices that take products are tiled for the byte kernels where the build has them.
         func matrix(_ name: String, rows: Int, columns: Int, products: Bool = true) throws -> WeightMatrix {
@@ -39,7 +42,7 @@ struct ModelWeights: Sendable {
             return products ? tiled(matrix, of: tensor) : matrix
         }
         func tiled(_ matrix: WeightMatrix, of tensor: GGUFTensor) -> WeightMatrix {
-            let tiled = matrix.tiled(pool: pool)
+            let tiled = matrix.tiled(requantizedTo: target, pool: pool)
             // Repacked weights are read from their tiles; the mapped bytes need not stay in memory
             // too (rows looked up in a tied embedding are read back from the file as needed).
             if tiled.tiles != nil { gguf.release(tensor) }

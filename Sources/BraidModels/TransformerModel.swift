@@ -29,13 +29,18 @@ public final class TransformerModel: Sendable {
     private let file: GGUFFile
 
     /// Binds a model to the tensors of a GGUF file; throws if the architecture is unknown or a
-    /// tensor is missing or misshapen.
-    public init(gguf: GGUFFile) throws {
+    /// tensor is missing or misshapen. `requantizedTo` (a `TensorType.quantizable` type) makes
+    /// every matrix product use weights no wider than that type, where the build has the byte
+    /// kernels: a smaller, faster and slightly less exact model (for drafting).
+    public init(gguf: GGUFFile, requantizedTo target: TensorType? = nil) throws {
+        if let target, !TensorType.quantizable.contains(target) {
+            throw ModelError.unsupportedFeature("weights can be requantized to \(TensorType.quantizable.map(\.description).joined(separator: " or ")), not \(target)")
+        }
         file = gguf
         // The architecture first: an unknown one is reported as such, not as its first missing key.
         architecture = try ArchitectureRegistry.architecture(named: gguf.string("general.architecture"))
         configuration = try ModelConfiguration(gguf: gguf)
-        weights = try ModelWeights(gguf: gguf, configuration: configuration, architecture: architecture)
+        weights = try ModelWeights(gguf: gguf, configuration: configuration, architecture: architecture, requantizedTo: target)
         rope = RotaryEmbedding(style: architecture.ropeStyle, dimensionCount: configuration.ropeDimensionCount,
                                base: configuration.ropeBase)
     }

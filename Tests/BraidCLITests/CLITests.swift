@@ -165,6 +165,7 @@ struct CLITests {
         (["--speculative", "ngram:0"], "k must be ≥ 1"), (["--speculative", "jacobi:1"], "n must be ≥ 2"),
         (["--speculative", "lookahead:0,2,2"], "W must be ≥ 1"), (["--speculative", "medusa"], "unknown speculative method"),
         (["--speculative", "draft:no-such-model"], "no model file or manifest name"), (["--speculative", "ngram", "--branches", "2"], "one chain"),
+        (["--speculative", "ngram", "--draft-weights", "q8_0"], "--draft-weights must be stored, q4_0 or q4_1"),
     ])
     func badSpeculation(arguments: [String], message: String) throws {
         try CLI.expectFailure(["generate", "-m", model, "-p", "x", "-n", "2"] + arguments, mentioning: message)

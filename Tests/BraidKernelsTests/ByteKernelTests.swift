@@ -74,4 +74,43 @@ struct ByteKernelTests {
             }
         }
     }
+
+    @Test("requantized tiles give the products of the requantized matrix; narrower weights stay as stored",
+          arguments: [(TensorType.q8_0, TensorType.q4_0), (.q6_K, .q4_0), (.q5_0, .q4_1), (.q8_0, .q4_1), (.q4_K, .q4_1)])
+    func requantized(source: TensorType, target: TensorType) throws {
+        var random = TestRandom(state: 90 + UInt64(source.rawValue))
+        let rows = 32, columns = 512
+        let bytes = randomBlocks(source, blocks: rows * columns / source.blockSize, random: &random)
+        var dense = [Float](repeating: 0, count: rows * columns)
+        bytes.withUnsafeBytes { raw in
+            dense.withUnsafeMutableBufferPointer { source.dequantize(raw.baseAddress!, into: $0.baseAddress!, count: rows * columns) }
+        }
+        var expectedBytes = [UInt8](repeating: 0, count: target.byteCount(values: rows * columns))
+        dense.withUnsafeBufferPointer { d in
+            expectedBytes.withUnsafeMutableBytes { target.quantize(d.baseAddress!, into: $0.baseAddress!, count: rows * columns) }
+        }
+        let x = (0..<4 * columns).map { _ in random.float(-2...2) }
+        var y = [Float](repeating: .nan, count: 4 * rows), expected = y
+        try bytes.withUnsafeBytes { raw in
+            let matrix = WeightMatrix(type: source, rows: rows, columns: columns, data: raw.baseAddress!)
+                .tiled(requantizedTo: target, pool: ComputePool())
+            guard KernelPath.compiledForVNNI else {
+                #expect(matrix.tiles == nil)
+                return
+            }
+            let tiles = try #require(matrix.tiles)
+            guard target.bitsPerValue < source.bitsPerValue else {
+                #expect(tiles.type == source)
+                return
+            }
+            #expect(tiles.type == target)
+            matrix.multiply(x, count: 4, into: &y, pool: ComputePool())
+            try expectedBytes.withUnsafeBytes { raw in
+                let requantized = Self.tiled(target, rows: rows, columns: columns, raw)
+                _ = try #require(requantized.tiles)
+                requantized.multiply(x, count: 4, into: &expected, pool: ComputePool())
+            }
+            #expect(y == expected)
+        }
+    }
 }

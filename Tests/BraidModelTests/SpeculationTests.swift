@@ -10,14 +10,14 @@ import Testing
 @Suite("Speculation")
 struct SpeculationTests {
     static func model(_ architecture: String = "llama", seed: UInt64 = 1, scale: Float = 1, type: TensorType = .q8_0,
-                      tokens: [String]? = nil) throws -> LanguageModel {
+                      tokens: [String]? = nil, requantizedTo target: TensorType? = nil) throws -> LanguageModel {
         var tiny = TinyModel(architecture: architecture)
         tiny.contextLength = 256
         tiny.seed = seed
         tiny.blockOutputScale = scale
         tiny.matrixType = type
         if let tokens { tiny.extraMetadata = [("tokenizer.ggml.tokens", .array(tokens.map { .string($0) }))] }
-        return try LanguageModel(path: tiny.write())
+        return try LanguageModel(path: tiny.write(), requantizedTo: target)
     }
 
     static let prompts = [
@@ -25,12 +25,12 @@ struct SpeculationTests {
         "The quick brown fox jumps over the lazy dog. The quick brown", "0 1 2 3 4 5 6 7 8 9 0 1 2", "zz",
     ]
 
-    static func methods(target: LanguageModel, draft: LanguageModel) -> [(String, SpeculationMethod)] {
+    static func methods(target: LanguageModel, draft: LanguageModel, fourBitDraft: LanguageModel) -> [(String, SpeculationMethod)] {
         [("ngram:8", .ngram(k: 8)), ("ngram:1", .ngram(k: 1)), ("jacobi:2", .jacobi(n: 2)), ("jacobi:6", .jacobi(n: 6)),
          ("lookahead:4,3,3", .lookahead(w: 4, n: 3, g: 3)), ("lookahead:1,2,0", .lookahead(w: 1, n: 2, g: 0)),
          ("lookahead:1,2,2", .lookahead(w: 1, n: 2, g: 2)), ("lookahead:8,4,6 (over 16 rows)", .lookahead(w: 8, n: 4, g: 6)),
          ("draft:self:3", .draftModel(target, k: 3)),
-         ("draft:other", .draftModel(draft, k: nil)), ("auto", .auto(draftModel: draft))]
+         ("draft:other", .draftModel(draft, k: nil)), ("draft:q4_0", .draftModel(fourBitDraft, k: nil)), ("auto", .auto(draftModel: draft))]
     }
 
     /// (architecture, block output scale, weight type): random models write random text; a small
@@ -42,13 +42,14 @@ struct SpeculationTests {
         // The draft: the same weights stored another way, so that it mostly agrees with the target.
         let target = try Self.model(architecture, scale: scale, type: type)
         let draft = try Self.model(architecture, scale: scale, type: type == .f16 ? .q8_0 : .f16)
+        let fourBitDraft = try Self.model(architecture, scale: scale, type: .q8_0, requantizedTo: .q4_0)
         let parameters = GenerationParameters(maxTokens: 40, sampling: .greedy, topLogprobs: 2)
         let session = try GenerationSession(model: target, kvBudgetBytes: 8 << 20)
         var acceptedByMethod: [String: Int] = [:]
         for prompt in Self.prompts {
             let tokens = target.tokenizer.encode(prompt)
             let plain = try session.generate(promptTokens: tokens, parameters: parameters)
-            for (name, method) in Self.methods(target: target, draft: draft) {
+            for (name, method) in Self.methods(target: target, draft: draft, fourBitDraft: fourBitDraft) {
                 let result = try session.generate(promptTokens: tokens, parameters: parameters, speculation: method)
                 #expect(result.tokens == plain.tokens, "\(name) on \(prompt.debugDescription)")
                 #expect(result.logprobs == plain.logprobs, "\(name) log-probabilities on \(prompt.debugDescription)")
@@ -60,7 +61,7 @@ struct SpeculationTests {
             }
         }
         // The paths that accept drafts were exercised, not only the rejections.
-        let accepting = scale < 1 ? ["ngram:8", "draft:self:3", "draft:other", "jacobi:6", "lookahead:4,3,3", "lookahead:1,2,2", "auto"] : ["draft:self:3"]
+        let accepting = scale < 1 ? ["ngram:8", "draft:self:3", "draft:other", "draft:q4_0", "jacobi:6", "lookahead:4,3,3", "lookahead:1,2,2", "auto"] : ["draft:self:3"]
         for name in accepting { #expect(acceptedByMethod[name, default: 0] > 0, "\(name)") }
         // A draft model identical to the target is always right.
         let tokens = target.tokenizer.encode(Self.prompts[0])
@@ -159,6 +160,9 @@ struct SpeculationTests {
             } catch {
                 #expect("\(error)".contains(message), "\(text): \(error)")
             }
+        }
+        #expect(throws: ModelError.self, "a draft model requantized to a type Braid does not write") {
+            _ = try Self.model(requantizedTo: .q8_0)
         }
         var tokens = TinyModel.vocabulary.tokens
         tokens[100] = "renamed"
