@@ -89,13 +89,14 @@ struct Generate: ParsableCommand {
             guard branches >= 1 else { throw BraidError.invalidParameter("--branches must be ≥ 1 (got \(branches))") }
             if let kvBudget, kvBudget <= 0 { throw BraidError.invalidParameter("--kv-budget must be > 0 MiB (got \(kvBudget))") }
             if let kvBudget, kvBudget > Int.max >> 20 { throw BraidError.invalidParameter("--kv-budget \(kvBudget) MiB exceeds this machine's memory") }
+            let draftType = try draftWeightsType()
             if let aggregate {
                 try runAggregation(aggregate, parameters: parameters)
                 return
             }
             if let speculative {
                 guard branches == 1 else { throw BraidError.invalidParameter("--speculative decodes one chain; it cannot take --branches \(branches)") }
-                try runSpeculation(speculative, parameters: parameters)
+                try runSpeculation(speculative, draftType: draftType, parameters: parameters)
                 return
             }
             let (model, loadMilliseconds) = try modelOptions.load()
@@ -187,19 +188,19 @@ struct Generate: ParsableCommand {
         try kvBudget.map { try GenerationSession(model: model, kvBudgetBytes: $0 << 20, contextLength: context, threads: modelOptions.threads) }
     }
 
+    /// The type `--draft-weights` requantizes the draft model to, or nil for its stored weights.
+    func draftWeightsType() throws -> TensorType? {
+        if draftWeights == "stored" { return nil }
+        guard let type = TensorType.quantizable.first(where: { $0.description.lowercased() == draftWeights.lowercased() }) else {
+            throw BraidError.invalidParameter("--draft-weights must be stored, \(TensorType.quantizable.map { $0.description.lowercased() }.joined(separator: " or ")) (got \(draftWeights))")
+        }
+        return type
+    }
+
     /// Generates one chain with speculative decoding; text streams out, or the JSON object gets
     /// "speculation".
-    func runSpeculation(_ specification: String, parameters: GenerationParameters) throws {
+    func runSpeculation(_ specification: String, draftType: TensorType?, parameters: GenerationParameters) throws {
         let (model, loadMilliseconds) = try modelOptions.load()
-        let draftType: TensorType?
-        switch draftWeights {
-        case "stored": draftType = nil
-        case let name:
-            guard let type = TensorType.quantizable.first(where: { $0.description.lowercased() == name.lowercased() }) else {
-                throw ValidationError("--draft-weights must be stored, \(TensorType.quantizable.map { $0.description.lowercased() }.joined(separator: " or ")) (got \(name))")
-            }
-            draftType = type
-        }
         let method = try SpeculationMethod.parse(specification) { try LanguageModel.load($0, requantizedTo: draftType) }
         let promptTokens = model.tokenizer.encode(chat ? try model.chatPrompt(user: prompt) : prompt)
         let session = try budgetedSession(model) ?? GenerationSession(model: model, parameters: parameters, promptTokens: promptTokens.count,

@@ -166,6 +166,7 @@ struct CLITests {
         (["--speculative", "lookahead:0,2,2"], "W must be ≥ 1"), (["--speculative", "medusa"], "unknown speculative method"),
         (["--speculative", "draft:no-such-model"], "no model file or manifest name"), (["--speculative", "ngram", "--branches", "2"], "one chain"),
         (["--speculative", "ngram", "--draft-weights", "q8_0"], "--draft-weights must be stored, q4_0 or q4_1"),
+        (["--draft-weights", "fast"], "--draft-weights must be stored, q4_0 or q4_1"),
     ])
     func badSpeculation(arguments: [String], message: String) throws {
         try CLI.expectFailure(["generate", "-m", model, "-p", "x", "-n", "2"] + arguments, mentioning: message)
