@@ -27,15 +27,16 @@ public final class LanguageModel: Sendable {
     /// Why `chatTemplate` is nil.
     public let chatTemplateError: BraidError?
 
-    /// Loads the model at `path`; `requantizedTo` as `TransformerModel.init(gguf:requantizedTo:)`.
-    public init(path: String, requantizedTo target: TensorType? = nil) throws {
+    /// Loads the model at `path`; `requantizedTo` and `outputTokens` as
+    /// `TransformerModel.init(gguf:requantizedTo:outputTokens:)`.
+    public init(path: String, requantizedTo target: TensorType? = nil, outputTokens: Int? = nil) throws {
         guard KernelPath.buildRunsOnThisCPU else {
             throw BraidError.unsupportedCPU("this build of Braid uses \(KernelPath.targetDescription), which this CPU or OS lacks; "
                                             + "build with the flags tools/swift-flags prints on this machine")
         }
         file = try GGUFFile(path: path)
         name = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
-        transformer = try TransformerModel(gguf: file, requantizedTo: target)
+        transformer = try TransformerModel(gguf: file, requantizedTo: target, outputTokens: outputTokens)
         tokenizer = try Tokenizer(gguf: file)
         guard tokenizer.vocabularySize == transformer.configuration.vocabularySize else {
             throw GGUFError.invalidValue(key: "tokenizer.ggml.tokens",
@@ -56,8 +57,9 @@ public final class LanguageModel: Sendable {
     }
 
     /// Loads a model by path or by manifest name (nil: the default model).
-    public static func load(_ nameOrPath: String? = nil, requantizedTo target: TensorType? = nil) throws -> LanguageModel {
-        try LanguageModel(path: ModelCatalog.resolve(nameOrPath), requantizedTo: target)
+    public static func load(_ nameOrPath: String? = nil, requantizedTo target: TensorType? = nil,
+                            outputTokens: Int? = nil) throws -> LanguageModel {
+        try LanguageModel(path: ModelCatalog.resolve(nameOrPath), requantizedTo: target, outputTokens: outputTokens)
     }
 
     /// The model's hyper-parameters.

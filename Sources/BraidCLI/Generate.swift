@@ -68,6 +68,9 @@ struct Generate: ParsableCommand {
     @Option(help: "Weights of the draft model (draft:, auto:): q4_0 or q4_1 requantizes its wider matrices at load (smaller, faster drafts; the target's output is unchanged), stored keeps the file's.")
     var draftWeights = "q4_0"
 
+    @Option(help: "Logits of the draft model (draft:, auto:) for only the first N tokens of the vocabulary, the frequent ones (a cheaper draft step; the target's output is unchanged), or full.")
+    var draftVocabulary = "32768"
+
     @Flag(help: "Wrap the prompt in the model's chat template.")
     var chat = false
 
@@ -89,14 +92,14 @@ struct Generate: ParsableCommand {
             guard branches >= 1 else { throw BraidError.invalidParameter("--branches must be ≥ 1 (got \(branches))") }
             if let kvBudget, kvBudget <= 0 { throw BraidError.invalidParameter("--kv-budget must be > 0 MiB (got \(kvBudget))") }
             if let kvBudget, kvBudget > Int.max >> 20 { throw BraidError.invalidParameter("--kv-budget \(kvBudget) MiB exceeds this machine's memory") }
-            let draftType = try draftWeightsType()
+            let draftType = try draftWeightsType(), draftTokens = try draftVocabularySize()
             if let aggregate {
                 try runAggregation(aggregate, parameters: parameters)
                 return
             }
             if let speculative {
                 guard branches == 1 else { throw BraidError.invalidParameter("--speculative decodes one chain; it cannot take --branches \(branches)") }
-                try runSpeculation(speculative, draftType: draftType, parameters: parameters)
+                try runSpeculation(speculative, draftType: draftType, draftTokens: draftTokens, parameters: parameters)
                 return
             }
             let (model, loadMilliseconds) = try modelOptions.load()
@@ -197,11 +200,22 @@ struct Generate: ParsableCommand {
         return type
     }
 
+    /// The tokens `--draft-vocabulary` keeps in the draft model's logits, or nil for all.
+    func draftVocabularySize() throws -> Int? {
+        if draftVocabulary == "full" { return nil }
+        guard let count = Int(draftVocabulary), count >= 1 else {
+            throw BraidError.invalidParameter("--draft-vocabulary must be a number of tokens ≥ 1 or full (got \(draftVocabulary))")
+        }
+        return count
+    }
+
     /// Generates one chain with speculative decoding; text streams out, or the JSON object gets
     /// "speculation".
-    func runSpeculation(_ specification: String, draftType: TensorType?, parameters: GenerationParameters) throws {
+    func runSpeculation(_ specification: String, draftType: TensorType?, draftTokens: Int?, parameters: GenerationParameters) throws {
         let (model, loadMilliseconds) = try modelOptions.load()
-        let method = try SpeculationMethod.parse(specification) { try LanguageModel.load($0, requantizedTo: draftType) }
+        let method = try SpeculationMethod.parse(specification) {
+            try LanguageModel.load($0, requantizedTo: draftType, outputTokens: draftTokens)
+        }
         let promptTokens = model.tokenizer.encode(chat ? try model.chatPrompt(user: prompt) : prompt)
         let session = try budgetedSession(model) ?? GenerationSession(model: model, parameters: parameters, promptTokens: promptTokens.count,
                                                                            branches: method.maximumLanes + 1)

@@ -25,20 +25,22 @@ struct ModelWeights: Sendable {
     let tokenEmbedding: WeightMatrix   // (vocabulary × embedding)
     let layers: [LayerWeights]
     let outputNorm: [Float]            // (embedding)
-    let output: WeightMatrix           // (vocabulary × embedding); token_embd when tied
+    let output: WeightMatrix           // (output tokens × embedding); token_embd when tied
 
     /// The weights of `gguf`; with `requantizedTo`, matrices that take products and are stored
-    /// in more bits per value are requantized to that type (see `WeightMatrix.tiled`).
+    /// in more bits per value are requantized to that type (see `WeightMatrix.tiled`); with
+    /// `outputTokens`, the output matrix keeps only the rows of the first that many tokens.
     init(gguf: GGUFFile, configuration c: ModelConfiguration, architecture: any TransformerArchitecture.Type,
-         requantizedTo target: TensorType?) throws {
+         requantizedTo target: TensorType?, outputTokens: Int?) throws {
         let pool = ComputePool()
         // Matrices that take products are tiled for the byte kernels where the build has them.
-        func matrix(_ name: String, rows: Int, columns: Int, products: Bool = true) throws -> WeightMatrix {
+        // `keeping` rows (all by default) of a matrix of `rows`: the first ones, which follow each other.
+        func matrix(_ name: String, rows: Int, columns: Int, keeping: Int? = nil, products: Bool = true) throws -> WeightMatrix {
             let tensor = try gguf.requireTensor(name)
             guard tensor.dimensions == [columns, rows] else {
                 throw ModelError.tensorShape(tensor: name, expected: [columns, rows], found: tensor.dimensions)
             }
-            let matrix = WeightMatrix(type: tensor.type, rows: rows, columns: columns, data: tensor.data)
+            let matrix = WeightMatrix(type: tensor.type, rows: min(keeping ?? rows, rows), columns: columns, data: tensor.data)
             return products ? tiled(matrix, of: tensor) : matrix
         }
         func tiled(_ matrix: WeightMatrix, of tensor: GGUFTensor) -> WeightMatrix {
@@ -60,8 +62,10 @@ struct ModelWeights: Sendable {
         let d = c.embeddingLength, q = c.queryDimension, kv = c.kvDimension, ff = c.feedForwardLength
         tokenEmbedding = try matrix("token_embd.weight", rows: c.vocabularySize, columns: d, products: false)  // rows looked up
         outputNorm = try vector("output_norm.weight", count: d)
+        let outputRows = min(outputTokens ?? c.vocabularySize, c.vocabularySize)
         output = gguf.tensor(named: "output.weight") == nil
-            ? tiled(tokenEmbedding, of: try gguf.requireTensor("token_embd.weight")) : try matrix("output.weight", rows: c.vocabularySize, columns: d)
+            ? try matrix("token_embd.weight", rows: c.vocabularySize, columns: d, keeping: outputRows)
+            : try matrix("output.weight", rows: c.vocabularySize, columns: d, keeping: outputRows)
         layers = try (0..<c.layerCount).map { i in
             let p = "blk.\(i)."
             let biases = architecture.hasQKVBiases

@@ -31,8 +31,11 @@ public final class TransformerModel: Sendable {
     /// Binds a model to the tensors of a GGUF file; throws if the architecture is unknown or a
     /// tensor is missing or misshapen. `requantizedTo` (a `TensorType.quantizable` type) makes
     /// every matrix product use weights no wider than that type, where the build has the byte
-    /// kernels: a smaller, faster and slightly less exact model (for drafting).
-    public init(gguf: GGUFFile, requantizedTo target: TensorType? = nil) throws {
+    /// kernels: a smaller, faster and slightly less exact model (for drafting). `outputTokens`
+    /// computes logits for only the first that many tokens of the vocabulary, the others' being
+    /// −∞ (for drafting: in byte-level BPE vocabularies ids follow merge order, so the first
+    /// tokens are the frequent ones, and the output matrix is the largest the model reads).
+    public init(gguf: GGUFFile, requantizedTo target: TensorType? = nil, outputTokens: Int? = nil) throws {
         if let target, !TensorType.quantizable.contains(target) {
             throw ModelError.unsupportedFeature("weights can be requantized to \(TensorType.quantizable.map(\.description).joined(separator: " or ")), not \(target)")
         }
@@ -40,7 +43,11 @@ public final class TransformerModel: Sendable {
         // The architecture first: an unknown one is reported as such, not as its first missing key.
         architecture = try ArchitectureRegistry.architecture(named: gguf.string("general.architecture"))
         configuration = try ModelConfiguration(gguf: gguf)
-        weights = try ModelWeights(gguf: gguf, configuration: configuration, architecture: architecture, requantizedTo: target)
+        if let outputTokens, outputTokens < 1 {
+            throw ModelError.unsupportedFeature("logits for \(outputTokens) tokens: at least one is needed")
+        }
+        weights = try ModelWeights(gguf: gguf, configuration: configuration, architecture: architecture, requantizedTo: target,
+                                   outputTokens: outputTokens)
         rope = RotaryEmbedding(style: architecture.ropeStyle, dimensionCount: configuration.ropeDimensionCount,
                                base: configuration.ropeBase)
     }
@@ -55,9 +62,13 @@ public final class TransformerModel: Sendable {
         return cache
     }
 
+    /// Tokens whose logits `forward` computes: the first ones of the vocabulary (all unless the
+    /// model was loaded with `outputTokens`).
+    public var outputTokens: Int { weights.output.rows }
+
     /// Runs `batch` through the model, writing its keys and values into `cache`.
     /// Returns the logits of the tokens whose `wantsLogits` is set, in batch order:
-    /// `(batch.logitCount × vocabularySize)` row-major. Throws before changing anything for a
+    /// `(batch.logitCount × vocabularySize)` row-major, −∞ past `outputTokens`. Throws before changing anything for a
     /// malformed batch, or `KVCacheError.full` when the cache lacks blocks for it; throws
     /// `ModelError.nonFiniteLogits` (the cache holding the batch) when corrupt weights give NaN.
     public func forward(_ batch: Batch, cache: PagedKVCache, pool: ComputePool) throws -> [Float] {
@@ -127,13 +138,22 @@ public final class TransformerModel: Sendable {
                 VectorMath.rmsNorm(x + i * d, weight: w.baseAddress!, epsilon: c.rmsEpsilon, into: h + row * d, count: d)
             }
         }
-        var logits = [Float](repeating: 0, count: wanted.count * c.vocabularySize)
-        logits.withUnsafeMutableBufferPointer { out in
-            weights.output.multiply(h, count: wanted.count, into: out.baseAddress!, pool: pool, rowExact: exact)
+        let vocabulary = c.vocabularySize, computed = outputTokens
+        var logits = [Float](repeating: computed < vocabulary ? -.infinity : 0, count: wanted.count * vocabulary)
+        let finite = logits.withUnsafeMutableBufferPointer { out in
+            let out = out.baseAddress!
+            guard computed < vocabulary else {
+                weights.output.multiply(h, count: wanted.count, into: out, pool: pool, rowExact: exact)
+                return VectorMath.allFinite(out, count: wanted.count * vocabulary)
+            }
+            // Rows of `computed` logits, spread to rows of the whole vocabulary.
+            let narrow = UnsafeMutablePointer<Float>.allocate(capacity: wanted.count * computed)
+            defer { narrow.deallocate() }
+            weights.output.multiply(h, count: wanted.count, into: narrow, pool: pool, rowExact: exact)
+            for row in 0..<wanted.count { (out + row * vocabulary).update(from: narrow + row * computed, count: computed) }
+            return VectorMath.allFinite(narrow, count: wanted.count * computed)
         }
-        guard logits.withUnsafeBufferPointer({ VectorMath.allFinite($0.baseAddress!, count: $0.count) }) else {
-            throw ModelError.nonFiniteLogits
-        }
+        guard finite else { throw ModelError.nonFiniteLogits }
         return logits
     }
 

@@ -167,6 +167,8 @@ struct CLITests {
         (["--speculative", "draft:no-such-model"], "no model file or manifest name"), (["--speculative", "ngram", "--branches", "2"], "one chain"),
         (["--speculative", "ngram", "--draft-weights", "q8_0"], "--draft-weights must be stored, q4_0 or q4_1"),
         (["--draft-weights", "fast"], "--draft-weights must be stored, q4_0 or q4_1"),
+        (["--speculative", "ngram", "--draft-vocabulary", "0"], "--draft-vocabulary must be a number of tokens ≥ 1 or full"),
+        (["--draft-vocabulary", "most"], "--draft-vocabulary must be a number of tokens ≥ 1 or full"),
     ])
     func badSpeculation(arguments: [String], message: String) throws {
         try CLI.expectFailure(["generate", "-m", model, "-p", "x", "-n", "2"] + arguments, mentioning: message)

@@ -10,14 +10,14 @@ import Testing
 @Suite("Speculation")
 struct SpeculationTests {
     static func model(_ architecture: String = "llama", seed: UInt64 = 1, scale: Float = 1, type: TensorType = .q8_0,
-                      tokens: [String]? = nil, requantizedTo target: TensorType? = nil) throws -> LanguageModel {
+                      tokens: [String]? = nil, requantizedTo target: TensorType? = nil, outputTokens: Int? = nil) throws -> LanguageModel {
         var tiny = TinyModel(architecture: architecture)
         tiny.contextLength = 256
         tiny.seed = seed
         tiny.blockOutputScale = scale
         tiny.matrixType = type
         if let tokens { tiny.extraMetadata = [("tokenizer.ggml.tokens", .array(tokens.map { .string($0) }))] }
-        return try LanguageModel(path: tiny.write(), requantizedTo: target)
+        return try LanguageModel(path: tiny.write(), requantizedTo: target, outputTokens: outputTokens)
     }
 
     static let prompts = [
@@ -25,12 +25,13 @@ struct SpeculationTests {
         "The quick brown fox jumps over the lazy dog. The quick brown", "0 1 2 3 4 5 6 7 8 9 0 1 2", "zz",
     ]
 
-    static func methods(target: LanguageModel, draft: LanguageModel, fourBitDraft: LanguageModel) -> [(String, SpeculationMethod)] {
+    static func methods(target: LanguageModel, draft: LanguageModel, fourBitDraft: LanguageModel, narrowDraft: LanguageModel) -> [(String, SpeculationMethod)] {
         [("ngram:8", .ngram(k: 8)), ("ngram:1", .ngram(k: 1)), ("jacobi:2", .jacobi(n: 2)), ("jacobi:6", .jacobi(n: 6)),
          ("lookahead:4,3,3", .lookahead(w: 4, n: 3, g: 3)), ("lookahead:1,2,0", .lookahead(w: 1, n: 2, g: 0)),
          ("lookahead:1,2,2", .lookahead(w: 1, n: 2, g: 2)), ("lookahead:8,4,6 (over 16 rows)", .lookahead(w: 8, n: 4, g: 6)),
          ("draft:self:3", .draftModel(target, k: 3)),
-         ("draft:other", .draftModel(draft, k: nil)), ("draft:q4_0", .draftModel(fourBitDraft, k: nil)), ("auto", .auto(draftModel: draft))]
+         ("draft:other", .draftModel(draft, k: nil)), ("draft:q4_0", .draftModel(fourBitDraft, k: nil)),
+         ("draft:first 120 tokens", .draftModel(narrowDraft, k: nil)), ("auto", .auto(draftModel: draft))]
     }
 
     /// (architecture, block output scale, weight type): random models write random text; a small
@@ -43,13 +44,14 @@ struct SpeculationTests {
         let target = try Self.model(architecture, scale: scale, type: type)
         let draft = try Self.model(architecture, scale: scale, type: type == .f16 ? .q8_0 : .f16)
         let fourBitDraft = try Self.model(architecture, scale: scale, type: .q8_0, requantizedTo: .q4_0)
+        let narrowDraft = try Self.model(architecture, scale: scale, type: type == .f16 ? .q8_0 : .f16, outputTokens: 120)
         let parameters = GenerationParameters(maxTokens: 40, sampling: .greedy, topLogprobs: 2)
         let session = try GenerationSession(model: target, kvBudgetBytes: 8 << 20)
         var acceptedByMethod: [String: Int] = [:]
         for prompt in Self.prompts {
             let tokens = target.tokenizer.encode(prompt)
             let plain = try session.generate(promptTokens: tokens, parameters: parameters)
-            for (name, method) in Self.methods(target: target, draft: draft, fourBitDraft: fourBitDraft) {
+            for (name, method) in Self.methods(target: target, draft: draft, fourBitDraft: fourBitDraft, narrowDraft: narrowDraft) {
                 let result = try session.generate(promptTokens: tokens, parameters: parameters, speculation: method)
                 #expect(result.tokens == plain.tokens, "\(name) on \(prompt.debugDescription)")
                 #expect(result.logprobs == plain.logprobs, "\(name) log-probabilities on \(prompt.debugDescription)")
@@ -61,7 +63,7 @@ struct SpeculationTests {
             }
         }
         // The paths that accept drafts were exercised, not only the rejections.
-        let accepting = scale < 1 ? ["ngram:8", "draft:self:3", "draft:other", "draft:q4_0", "jacobi:6", "lookahead:4,3,3", "lookahead:1,2,2", "auto"] : ["draft:self:3"]
+        let accepting = scale < 1 ? ["ngram:8", "draft:self:3", "draft:other", "draft:q4_0", "draft:first 120 tokens", "jacobi:6", "lookahead:4,3,3", "lookahead:1,2,2", "auto"] : ["draft:self:3"]
         for name in accepting { #expect(acceptedByMethod[name, default: 0] > 0, "\(name)") }
         // A draft model identical to the target is always right.
         let tokens = target.tokenizer.encode(Self.prompts[0])
@@ -108,12 +110,21 @@ struct SpeculationTests {
         }
     }
 
+    /// With `narrow`, the draft model's logits cover only the tokens below the highest of the
+    /// target's first three candidates, so that it cannot propose one of them.
     @Test("speculative sampling keeps plain sampling's distribution (chi-squared over the first 3 tokens)",
-          arguments: [2, 4])
-    func samplingDistribution(k: Int) throws {
+          arguments: [(2, false), (4, false), (4, true)])
+    func samplingDistribution(k: Int, narrow: Bool) throws {
         // The draft: the same weights in F16, so its distributions are near the target's.
         let target = try Self.model(scale: 0.5)
-        let draft = try Self.model(scale: 0.5, type: .f16)
+        var outputTokens: Int?
+        if narrow {
+            let logits = try target.transformer.forward(Batch(tokens: target.tokenizer.encode("abab abab ab"), startPosition: 0),
+                                                        cache: target.transformer.makeCache(capacity: 64), pool: ComputePool())
+            let top = logits.indices.sorted { logits[$0] > logits[$1] }.prefix(3)
+            outputTokens = try #require(top.max())
+        }
+        let draft = try Self.model(scale: 0.5, type: .f16, outputTokens: outputTokens)
         // Six tokens, so drafts are accepted within the first three, whose distribution is compared.
         var parameters = GenerationParameters(maxTokens: 6)
         parameters.sampling.temperature = 1.5
@@ -145,6 +156,24 @@ struct SpeculationTests {
         // Critical value at p = 0.001 (Wilson–Hilferty).
         let critical = df * pow(1 - 2 / (9 * df) + 3.09 * (2 / (9 * df)).squareRoot(), 3)
         #expect(statistic < critical, "χ² = \(statistic) over \(outcomes.count) outcomes, critical \(critical)")
+    }
+
+    @Test("a model with logits for the first tokens only: the full model's logits there, −∞ past them")
+    func narrowOutput() throws {
+        let full = try Self.model(), narrow = try Self.model(outputTokens: 100)
+        #expect(narrow.transformer.outputTokens == 100 && full.transformer.outputTokens == full.configuration.vocabularySize)
+        let vocabulary = full.configuration.vocabularySize
+        let tokens = full.tokenizer.encode("hello world")
+        let batch = Batch(tokens: tokens, startPosition: 0, allLogits: true)
+        let pool = ComputePool()
+        let expected = try full.transformer.forward(batch, cache: full.transformer.makeCache(capacity: 64), pool: pool)
+        let logits = try narrow.transformer.forward(batch, cache: narrow.transformer.makeCache(capacity: 64), pool: pool)
+        #expect(logits.count == tokens.count * vocabulary)
+        for row in 0..<tokens.count {
+            #expect(Array(logits[row * vocabulary ..< row * vocabulary + 100]) == Array(expected[row * vocabulary ..< row * vocabulary + 100]))
+            #expect(logits[row * vocabulary + 100 ..< (row + 1) * vocabulary].allSatisfy { $0 == -.infinity })
+        }
+        #expect(throws: ModelError.self) { _ = try Self.model(outputTokens: 0) }
     }
 
     @Test("bad parameters and a draft model of another vocabulary are refused with a clear error")
