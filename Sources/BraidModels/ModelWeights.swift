@@ -62,10 +62,9 @@ struct ModelWeights: Sendable {
         let d = c.embeddingLength, q = c.queryDimension, kv = c.kvDimension, ff = c.feedForwardLength
         tokenEmbedding = try matrix("token_embd.weight", rows: c.vocabularySize, columns: d, products: false)  // rows looked up
         outputNorm = try vector("output_norm.weight", count: d)
-        let outputRows = min(outputTokens ?? c.vocabularySize, c.vocabularySize)
-        output = gguf.tensor(named: "output.weight") == nil
-            ? try matrix("token_embd.weight", rows: c.vocabularySize, columns: d, keeping: outputRows)
-            : try matrix("output.weight", rows: c.vocabularySize, columns: d, keeping: outputRows)
+        // The output matrix, or the token embedding when they are tied.
+        let outputName = gguf.tensor(named: "output.weight") == nil ? "token_embd.weight" : "output.weight"
+        output = try matrix(outputName, rows: c.vocabularySize, columns: d, keeping: outputTokens)
         layers = try (0..<c.layerCount).map { i in
             let p = "blk.\(i)."
             let biases = architecture.hasQKVBiases
