@@ -11,7 +11,7 @@ struct ForwardCostsTests {
 
     @Test("a forward costs what its kernel size costs; sizes not seen lie on lines between those seen")
     func estimates() throws {
-        var costs = ForwardCosts()
+        let costs = ForwardCosts()
         #expect(costs.estimate(rows: 4) == nil)
         costs.record(rows: 1, milliseconds: 60)
         #expect(close(costs.estimate(rows: 3), 60 * 1.15))  // one size seen: 5% per row (3 rows run as 4)
@@ -23,5 +23,18 @@ struct ForwardCostsTests {
         costs.record(rows: 2, milliseconds: 62)
         #expect(close(costs.estimate(rows: 2), 62))
         #expect(close(costs.estimate(rows: 4), 62 + (130.0 - 62) / 6 * 2))
+    }
+
+    @Test("a measurement moves the sizes not measured by the same ratio: the machine's drift, not their shape")
+    func followsDrift() throws {
+        let costs = ForwardCosts()
+        costs.record(rows: 1, milliseconds: 60)
+        costs.record(rows: 1, milliseconds: 60)
+        costs.record(rows: 8, milliseconds: 130)
+        costs.record(rows: 1, milliseconds: 90)  // the third of its size: the average moves a third of the way, to 70
+        #expect(close(costs.estimate(rows: 1), 70))
+        #expect(close(costs.estimate(rows: 8), 130 * 70 / 60))
+        costs.record(rows: 3, milliseconds: 100)  // a new size moves nothing else
+        #expect(close(costs.estimate(rows: 8), 130 * 70 / 60))
     }
 }

@@ -87,9 +87,14 @@ public final class AutoDrafter: Drafter {
     /// Forwards per option chosen, by name ("none": plain decoding).
     public private(set) var choices: [String: Int] = [:]
 
-    /// Chooses among `options` and plain decoding.
-    public init(options: [any Drafter]) {
+    /// The target's forward costs, shared with the options, into which plain steps are recorded.
+    private let costs: ForwardCosts
+
+    /// Chooses among `options` and plain decoding; `costs` are the target's forward costs the
+    /// options record their steps into (plain steps are recorded here).
+    public init(options: [any Drafter], costs: ForwardCosts = ForwardCosts()) {
         self.options = options
+        self.costs = costs
         let count = options.count + 1
         tokens = Array(repeating: RunningAverage(smoothing: Self.smoothing), count: count)
         milliseconds = Array(repeating: RunningAverage(smoothing: Self.smoothing), count: count)
@@ -142,14 +147,14 @@ public final class AutoDrafter: Drafter {
         rateWithLookups(option) > rateWithLookups(chosen) * (1 + Self.switchMargin)
     }
 
-    /// Whether `option` is still to be warmed up: plain decoding first, then the lookups, then
-    /// the other drafters (a draft model) once the tokens decoded plainly reach `lazyWarmUp` × the
-    /// context.
+    /// Whether `option` is still to be warmed up: plain decoding first, then the drafters that
+    /// are not lookups (a draft model) once the tokens decoded plainly reach `lazyWarmUp` × the
+    /// context. Lookups need none: they are asked at every step and learn from every step.
     private func warmsUp(_ option: Int, contextLength: Int) -> Bool {
         guard asked[option] < (option == plain ? Self.plainWarmupSteps : Self.warmupSteps) else { return false }
         guard option != plain else { return true }
-        guard asked[plain] >= Self.plainWarmupSteps else { return false }
-        return options[option].isLookup || asked[option] > 0 || Double(plainTokens) >= Self.lazyWarmUp * Double(contextLength)
+        guard asked[plain] >= Self.plainWarmupSteps, !options[option].isLookup else { return false }
+        return asked[option] > 0 || Double(plainTokens) >= Self.lazyWarmUp * Double(contextLength)
     }
 
     /// What trying `option` is expected to lose against `chosen`: its catch-up on the text since
@@ -162,29 +167,31 @@ public final class AutoDrafter: Drafter {
     }
 
     public func draft(context: [TokenID], maximumDepth: Int) throws -> DraftTree {
-        // Warm-up: every option asked a few times, in order; then a retry under way; then a
-        // lookup's draft where one pays, a due retry that the exploration budget can pay for, or
-        // the chosen option.
-        var found: DraftTree?
-        declined = []
-        if let unasked = ([plain] + options.indices).first(where: { warmsUp($0, contextLength: context.count) }) {
-            current = unasked
-        } else if retrySteps > 0 {
-            retrySteps -= 1
-        } else {
+        // Warm-up: plain decoding and then each drafter that is not a lookup asked a few times, in
+        // order; then a retry under way; then a lookup's draft where one pays, a due retry that the
+        // exploration budget can pay for, or the chosen option. Lookups are asked at every step.
+        let warming = ([plain] + options.indices).first { warmsUp($0, contextLength: context.count) }
+        if warming == nil && retrySteps == 0 {
             exploring = false
             let best = fastest
             if chosen.map({ wins(best, over: $0) }) ?? true { chosen = best }
-            let chosen = chosen ?? best
-            for option in options.indices where options[option].isLookup {
-                // One that drafts nothing may still have checked a match it did not draft from.
-                let tree = try options[option].draft(context: context, maximumDepth: maximumDepth)
-                if found == nil && !tree.isEmpty && lookupPays(option, over: chosen) {
-                    (current, found) = (option, tree)
-                } else {
-                    declined.append(option)
-                }
+        }
+        var found: DraftTree?
+        declined = []
+        for option in options.indices where options[option].isLookup {
+            // One that drafts nothing may still have checked a match it did not draft from.
+            let tree = try options[option].draft(context: context, maximumDepth: maximumDepth)
+            if found == nil && warming == nil && retrySteps == 0 && !tree.isEmpty && lookupPays(option, over: chosen ?? plain) {
+                (current, found) = (option, tree)
+            } else {
+                declined.append(option)
             }
+        }
+        if let warming {
+            current = warming
+        } else if retrySteps > 0 {
+            retrySteps -= 1
+        } else if let chosen {
             if found == nil {
                 // Lookups are never retried: they learn from every step, used or not.
                 let budget = Self.explorationShare * elapsed - explorationCost
@@ -207,7 +214,11 @@ public final class AutoDrafter: Drafter {
     }
 
     public func observe(_ verification: Verification, tree: DraftTree, context: [TokenID]) {
-        if current != plain { options[current].observe(verification, tree: tree, context: context) }
+        if current != plain {
+            options[current].observe(verification, tree: tree, context: context)
+        } else {
+            costs.record(rows: 1, milliseconds: verification.forwardMilliseconds)
+        }
         for option in declined { options[option].observeUnverified(produced: verification.produced) }
         // A drafter that proposed nothing made this a plain step.
         let option = tree.isEmpty ? plain : current
@@ -226,10 +237,13 @@ public final class AutoDrafter: Drafter {
             milliseconds[option].add(max(0, time - catchUp))
         }
         trials[option] += 1
-        // A drafter that costs something to ask has been warmed up: the choice is made afresh,
-        // without the margin that keeps a chosen option (its catch-up is paid; leaving it would
-        // make a return cost another).
-        if current != plain && !options[current].isLookup && asked[current] == Self.warmupSteps && !exploring { chosen = nil }
+        // A drafter that costs something to ask has been warmed up: it is chosen, and kept unless
+        // another is clearly faster. Its catch-up is paid, a return after leaving it costs
+        // another, and ten steps at the start of an answer measure its speed roughly: leaving it
+        // on a narrow loss there has kept plain decoding for whole answers where the draft model
+        // was 1.2–1.4× faster (a return's catch-up grows with the text missed, beyond what the
+        // exploration budget pays for).
+        if current != plain && !options[current].isLookup && asked[current] == Self.warmupSteps && !exploring { chosen = current }
         if option == plain { plainTokens += verification.producedTokens }
         let byLookup = option != plain && options[option].isLookup
         lookupTokens.add(byLookup ? Double(verification.producedTokens) : 0)

@@ -4,7 +4,10 @@
 // draft. Without a fixed k, k follows the measured acceptance and costs: the k that maximizes
 // expected tokens per millisecond,
 //
-//   (1 − αᵏ⁺¹) / (1 − α)  /  (k · draft step + verify forward of k + 1 rows)
+//   (1 − αᵏ⁺¹) / (1 − α)  /  (follow + (k − 1) · draft step + verify forward of k + 1 rows)
+//
+// where *follow* is the draft's first forward: the last draft's accepted tokens and the new
+// pending one, in one batch.
 import Foundation
 
 /// Drafts with a smaller model of the same vocabulary.
@@ -24,14 +27,18 @@ public final class DraftModelDrafter: Drafter {
     private var acceptance = RunningAverage(prior: 0.7)
     /// Running average of one draft forward of one token.
     private var stepMilliseconds = RunningAverage()
-    private var verifyCosts = ForwardCosts()
+    /// Running average of the first forward of a draft (the last draft's accepted tokens and the
+    /// new pending one), when it is not a catch-up.
+    private var followMilliseconds = RunningAverage()
+    private let verifyCosts: ForwardCosts
     /// The length of the last draft.
     public private(set) var currentLength = 4
     public private(set) var catchUpMilliseconds = 0.0
 
-    /// Throws when the vocabularies differ (naming both models) or k < 1.
+    /// Throws when the vocabularies differ (naming both models) or k < 1. `costs`: the target's
+    /// forward costs, shared with other drafters of the same generation.
     public init(draft: LanguageModel, target: LanguageModel, pool: ComputePool, contextLength: Int, fixedLength: Int?,
-                sampling: SamplingParameters) throws {
+                sampling: SamplingParameters, costs: ForwardCosts = ForwardCosts()) throws {
         guard draft.tokenizer.tokens == target.tokenizer.tokens else {
             throw BraidError.incompatibleModels("the draft model \(draft.name) has a vocabulary of \(draft.tokenizer.vocabularySize) tokens, "
                                                 + "the target \(target.name) one of \(target.tokenizer.vocabularySize)"
@@ -42,6 +49,7 @@ public final class DraftModelDrafter: Drafter {
         self.draft = draft
         self.fixedLength = fixedLength
         self.pool = pool
+        verifyCosts = costs
         cache = draft.transformer.makeCache(capacity: min(contextLength, draft.configuration.contextLength))
         sequence = 0
         sampler = try Sampler(sampling, stream: 1)
@@ -65,7 +73,13 @@ public final class DraftModelDrafter: Drafter {
         // Following the accepted text costs a forward of the last draft's accepted tokens and the
         // new pending one; anything beyond is catching up.
         let steadyTokens = currentLength + 1
-        catchUpMilliseconds = context.count - common > steadyTokens ? (clock.now - catchUpStart).milliseconds : 0
+        let followed = (clock.now - catchUpStart).milliseconds
+        if context.count - common > steadyTokens {
+            catchUpMilliseconds = followed
+        } else {
+            catchUpMilliseconds = 0
+            followMilliseconds.add(followed)
+        }
         let length = max(0, min(fixedLength ?? chooseLength(), maximumDepth, cache.maximumSequenceLength - context.count))
         currentLength = length
         var tree = DraftTree()
@@ -99,10 +113,11 @@ public final class DraftModelDrafter: Drafter {
         guard let step = stepMilliseconds.value, let acceptance = acceptance.value, verifyCosts.estimate(rows: 1) != nil else {
             return currentLength
         }
+        let follow = followMilliseconds.value ?? step
         var best = 1, bestRate = 0.0
         for k in 1...Self.longestDraft {
             guard let verify = verifyCosts.estimate(rows: k + 1) else { continue }
-            let rate = expectedTokens(length: k, acceptance: acceptance) / (Double(k) * step + verify)
+            let rate = expectedTokens(length: k, acceptance: acceptance) / (follow + Double(k - 1) * step + verify)
             if rate > bestRate { (best, bestRate) = (k, rate) }
         }
         return best

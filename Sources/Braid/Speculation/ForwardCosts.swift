@@ -19,6 +19,11 @@ struct RunningAverage {
         self.smoothing = smoothing
     }
 
+    /// Multiplies the average (and so its history) by `factor`.
+    mutating func scale(by factor: Double) {
+        value = value.map { $0 * factor }
+    }
+
     /// Adds a measurement.
     mutating func add(_ measurement: Double) {
         count += 1
@@ -27,21 +32,33 @@ struct RunningAverage {
     }
 }
 
-/// Running averages of forward times by the rows the kernels compute (`WeightMatrix.kernelRows`:
+/// The measured time of a target forward by its rows: running averages by the rows the kernels compute (`WeightMatrix.kernelRows`:
 /// a forward of 5 rows costs what one of 8 does, so drafts are sized to fill the kernels' blocks).
-struct ForwardCosts {
+/// The machine's speed drifts (10–20% within a minute on a shared VM) while a drafter measures
+/// mostly the one size it uses; so every measurement moves the sizes not measured by the same
+/// ratio as the one measured, keeping their proportions rather than times from minutes ago.
+/// Shared by the drafters of one generation (`auto` and its options), so that each sees every
+/// forward of the target.
+public final class ForwardCosts {
     private var milliseconds: [Int: RunningAverage] = [:]
 
+    /// No measurements yet.
+    public init() {}
+
     /// Adds a measurement.
-    mutating func record(rows: Int, milliseconds time: Double) {
-        milliseconds[WeightMatrix.kernelRows(rows), default: RunningAverage()].add(time)
+    public func record(rows: Int, milliseconds time: Double) {
+        let size = WeightMatrix.kernelRows(rows)
+        let before = milliseconds[size]?.value
+        milliseconds[size, default: RunningAverage()].add(time)
+        guard let before, before > 0, let after = milliseconds[size]?.value else { return }
+        for other in milliseconds.keys where other != size { milliseconds[other]?.scale(by: after / before) }
     }
 
     /// The expected time of a forward of `rows` rows: the measured time of its kernel size, or a
     /// straight line between the nearest sizes measured on either side (beyond the largest, the
     /// slope of the last two; with one size seen, 5% more per row, as small batches are bound by
     /// weight reads); nil before any measurement.
-    func estimate(rows: Int) -> Double? {
+    public func estimate(rows: Int) -> Double? {
         let rows = WeightMatrix.kernelRows(rows)
         let points = milliseconds.compactMap { rows, average in average.value.map { (key: rows, value: $0) } }.sorted { $0.key < $1.key }
         if let known = points.first(where: { $0.key == rows }) { return known.value }

@@ -65,12 +65,14 @@ public final class NGramDrafter: Drafter {
     /// after the replaced token and of it.
     private var resumptions: [Int] = []
     public private(set) var expectedTokensPerMillisecond: Double?
-    private var costs = ForwardCosts()
+    private let costs: ForwardCosts
     /// The node budget of the last draft.
     public private(set) var currentBudget: Int
 
-    /// Throws for lengths below 1 or a shortest match longer than the longest.
-    public init(length: Int = defaultLength, longestMatch: Int = 4, shortestMatch: Int = 1, candidates: Int = defaultCandidates, nodeLimit: Int = 15) throws {
+    /// Throws for lengths below 1 or a shortest match longer than the longest. `costs`: the
+    /// target's forward costs, shared with other drafters of the same generation.
+    public init(length: Int = defaultLength, longestMatch: Int = 4, shortestMatch: Int = 1, candidates: Int = defaultCandidates, nodeLimit: Int = 15,
+                costs: ForwardCosts = ForwardCosts()) throws {
         guard length >= 1 else { throw BraidError.invalidParameter("n-gram draft length k must be ≥ 1 (got \(length))") }
         guard shortestMatch >= 1, longestMatch >= shortestMatch else {
             throw BraidError.invalidParameter("n-gram match lengths must satisfy 1 ≤ shortest ≤ longest (got \(shortestMatch)…\(longestMatch))")
@@ -81,6 +83,7 @@ public final class NGramDrafter: Drafter {
         self.shortestMatch = shortestMatch
         self.candidates = candidates
         self.nodeLimit = nodeLimit
+        self.costs = costs
         currentBudget = min(nodeLimit, Self.firstBudget)
     }
 

@@ -143,9 +143,14 @@ extension GenerationSession {
         case let .lookahead(w, n, g):
             return try LookaheadDrafter(window: w, ngramLength: n, guesses: g)
         case let .auto(draft):
-            var options: [any Drafter] = [try NGramDrafter(length: NGramDrafter.defaultLength)]
-            if let draft { options.append(try makeDrafter(.draftModel(draft, k: nil), sampling: sampling)) }
-            return AutoDrafter(options: options)
+            // The options share one table of the target's forward costs: each sees every step.
+            let costs = ForwardCosts()
+            var options: [any Drafter] = [try NGramDrafter(length: NGramDrafter.defaultLength, costs: costs)]
+            if let draft {
+                options.append(try DraftModelDrafter(draft: draft, target: model, pool: pool, contextLength: contextLength, fixedLength: nil,
+                                                     sampling: sampling, costs: costs))
+            }
+            return AutoDrafter(options: options, costs: costs)
         }
     }
 
