@@ -21,10 +21,15 @@
 //                   │ no
 //          the chosen option
 //
-// At the start plain decoding, then each lookup, is asked a few times. A draft model, whose first
-// turn is a forward over the whole text so far, is warmed up only once the tokens decoded plainly
-// (where it could have helped) reach a share of that text: on an edit that copies its prompt the
-// lookups cover most of the answer, and the draft model would cost more than it saves.
+// At the start plain decoding is asked a few times (lookups need no warm-up: they learn from every
+// step). A draft model, whose first turn is a forward over the whole text so far, is warmed up
+// only once the tokens decoded plainly (where it could have helped) reach a share of that text: on
+// an edit that copies its prompt the lookups cover most of the answer, and the draft model would
+// cost more than it saves. Once warmed up it is chosen, and kept unless another is clearly faster.
+//
+// All options see one table of the target's forward costs by rows (`ForwardCosts`), into which
+// every step goes: a lookup sizes its tree, and the draft model its k, by the costs of the
+// whole generation.
 //
 // A losing option that is not a lookup is tried again now and then, so a request that changes
 // character is noticed; but only within an exploration budget: the time such retries lose against
