@@ -17,8 +17,12 @@ struct AutoDrafterTests {
         let matches: ((Int) -> Bool)?
         private var seen = 0, steps = 0
         /// The tokens and time of the current step.
-        var tokens: Int { steps <= start?.steps ?? 0 ? start?.tokens ?? steady.tokens : steady.tokens }
-        var milliseconds: Double { steps <= start?.steps ?? 0 ? start?.milliseconds ?? steady.milliseconds : steady.milliseconds }
+        private var step: (tokens: Int, milliseconds: Double) {
+            if let start, steps <= start.steps { return (start.tokens, start.milliseconds) }
+            return steady
+        }
+        var tokens: Int { step.tokens }
+        var milliseconds: Double { step.milliseconds }
         private(set) var catchUpMilliseconds = 0.0
         var isLookup: Bool { matches != nil }
         /// A lookup knows its speed where it matches.

@@ -32,8 +32,9 @@ struct RunningAverage {
     }
 }
 
-/// The measured time of a target forward by its rows: running averages by the rows the kernels compute (`WeightMatrix.kernelRows`:
-/// a forward of 5 rows costs what one of 8 does, so drafts are sized to fill the kernels' blocks).
+/// The measured time of a target forward by its rows: running averages by the rows the kernels
+/// compute (`WeightMatrix.kernelRows`: a forward of 5 rows costs what one of 8 does, so drafts are
+/// sized to fill the kernels' blocks).
 /// The machine's speed drifts (10–20% within a minute on a shared VM) while a drafter measures
 /// mostly the one size it uses; so every measurement moves the sizes not measured by the same
 /// ratio as the one measured, keeping their proportions rather than times from minutes ago.

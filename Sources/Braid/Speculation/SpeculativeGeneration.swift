@@ -130,26 +130,24 @@ public struct SpeculationReport: Sendable, Codable, Equatable {
 }
 
 extension GenerationSession {
-    /// A drafter for `method` that shares this session's threads.
-    public func makeDrafter(_ method: SpeculationMethod, sampling: SamplingParameters = .greedy) throws -> any Drafter {
+    /// A drafter for `method` that shares this session's threads; drafters sized by the target's
+    /// forward costs (draft model, n-grams, `auto`) record and read them in `costs`.
+    public func makeDrafter(_ method: SpeculationMethod, sampling: SamplingParameters = .greedy,
+                            costs: ForwardCosts = ForwardCosts()) throws -> any Drafter {
         switch method {
         case let .draftModel(draft, k):
             return try DraftModelDrafter(draft: draft, target: model, pool: pool, contextLength: contextLength, fixedLength: k,
-                                         sampling: sampling)
+                                         sampling: sampling, costs: costs)
         case let .ngram(k):
-            return try NGramDrafter(length: k)
+            return try NGramDrafter(length: k, costs: costs)
         case let .jacobi(n):
             return try JacobiDrafter(blockLength: n)
         case let .lookahead(w, n, g):
             return try LookaheadDrafter(window: w, ngramLength: n, guesses: g)
         case let .auto(draft):
             // The options share one table of the target's forward costs: each sees every step.
-            let costs = ForwardCosts()
-            var options: [any Drafter] = [try NGramDrafter(length: NGramDrafter.defaultLength, costs: costs)]
-            if let draft {
-                options.append(try DraftModelDrafter(draft: draft, target: model, pool: pool, contextLength: contextLength, fixedLength: nil,
-                                                     sampling: sampling, costs: costs))
-            }
+            var options = [try makeDrafter(.ngram(k: NGramDrafter.defaultLength), sampling: sampling, costs: costs)]
+            if let draft { options.append(try makeDrafter(.draftModel(draft, k: nil), sampling: sampling, costs: costs)) }
             return AutoDrafter(options: options, costs: costs)
         }
     }
