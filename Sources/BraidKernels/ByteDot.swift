@@ -246,7 +246,9 @@ enum ByteDot {
             let block = tile + b &* Q4_KTile.bytes
             IntegerDot.prefetchBlock(block + Q4_KTile.scales, bytes: Q4_KTile.bytes - Q4_KTile.scales, rows: n)
             let d = halves(block + Q4_KTile.d), dmin = halves(block + Q4_KTile.dmin)
-            forEachGroup(8) { g in
+            // A loop, not unrolled: unrolled, the eight groups' scales and the 8 rows' totals
+            // spilled to the stack around every group (8 rows of the 1.5B: 95 ms → 79 ms a forward).
+            for g in 0..<8 {
                 let scale = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(bytes16(block + (Q4_KTile.scales &+ 16 &* g)))), d)
                 let minimum = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(bytes16(block + (Q4_KTile.minima &+ 16 &* g)))), dmin)
                 var highSums = EightLanes(_mm512_setzero_si512()), lowSums = highSums
