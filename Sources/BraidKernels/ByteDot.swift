@@ -24,7 +24,7 @@ import _Builtin_intrinsics.intel
 
 /// Rows of activations as 15-bit integers per 32 values, in two bytes each, for the byte kernels.
 ///
-/// The rows are stored in the blocks that the kernels take them in (8 rows, then 4, 2 or 1; see
+/// The rows are stored in the blocks that the kernels take them in (8 rows, then the 1–7 left; see
 /// `blockRows(from:)`), and within a block interleaved by 4 columns, so that every activation
 /// byte a kernel broadcasts lies at a constant offset from one pointer per 4 columns:
 ///
@@ -36,8 +36,6 @@ import _Builtin_intrinsics.intel
 final class ByteActivations: @unchecked Sendable {  // written before, read during a parallel loop
     /// Rows held.
     let rows: Int
-    /// Rows laid out: as `QuantizedActivations.paddedRows`, the extra rows all zeros.
-    let paddedRows: Int
     /// Values per row (a multiple of 32).
     let columns: Int
     /// The 15-bit values x̂ = 128·h + l as bytes h (−127…127) and l (−64…63), laid out as above.
@@ -56,8 +54,7 @@ final class ByteActivations: @unchecked Sendable {  // written before, read duri
         precondition(columns % 32 == 0, "byte activations are whole groups of 32")
         self.rows = rows
         self.columns = columns
-        paddedRows = WeightMatrix.kernelRows(rows)
-        let count = paddedRows * columns
+        let count = rows * columns
         bytes = UnsafeMutableRawPointer.allocate(byteCount: 2 * count, alignment: 64).bindMemory(to: Int8.self, capacity: 2 * count)
         bytes.initialize(repeating: 0, count: 2 * count)
         scales = .allocate(capacity: count / 32)
@@ -73,7 +70,7 @@ final class ByteActivations: @unchecked Sendable {  // written before, read duri
         var first = 0
         while first < rows {
             let n = blockRows(from: first)
-            for r in 0..<min(n, rows - first) {
+            for r in 0..<n {
                 let source = x + (first + r) * columns
                 let values = UnsafeMutableRawPointer(mutating: values(block: first) + r * 8)
                 for group in 0..<(columns / 32) {
@@ -125,11 +122,11 @@ final class ByteActivations: @unchecked Sendable {  // written before, read duri
         first &* (columns / 32)
     }
 
-    /// The rows of the block that starts at row `first`: 8 while 8 padded rows remain, then 4,
-    /// then the 1 or 2 rows left (only when there are no more than 2 rows in all).
+    /// The rows of the block that starts at row `first`: 8 while 8 rows remain, then the 1–7 left
+    /// (each count has its own kernel, so a forward of 5 rows costs 5, not 8).
     @inline(__always)
     func blockRows(from first: Int) -> Int {
-        paddedRows - first >= 8 ? 8 : paddedRows - first >= 4 ? 4 : rows - first
+        min(8, rows - first)
     }
 
     /// The largest |x̂|: 127·128, so that h stays within −127…127.
@@ -181,13 +178,17 @@ struct EightLanes<Value> {
     }
 }
 
-/// Calls `body` for rows 0..<count, written out one by one so each call sees a constant.
+/// Calls `body` for rows 0..<count (1–8), written out one by one so each call sees a constant.
 @inline(__always)
 private func forEachRow(_ count: Int, _ body: (Int) -> Void) {
     body(0)
     if count > 1 { body(1) }
-    if count > 2 { body(2); body(3) }
-    if count > 4 { body(4); body(5); body(6); body(7) }
+    if count > 2 { body(2) }
+    if count > 3 { body(3) }
+    if count > 4 { body(4) }
+    if count > 5 { body(5) }
+    if count > 6 { body(6) }
+    if count > 7 { body(7) }
 }
 
 /// The byte kernels over one tile.
@@ -233,7 +234,7 @@ enum ByteDot {
 
     /// Rows `firstRow ..< firstRow + R.count` of `x` (one of its blocks) times the 16 weight rows
     /// of Q4_K tile `tile` (`blocks` tile-blocks): row r's 16 outputs go to `output +
-    /// r·outputStride`, rows past `x.rows` are not written.
+    /// r·outputStride`.
     @inline(__always)
     static func q4_K<R: RowBlock>(_: R.Type, tile: UnsafeRawPointer, blocks: Int, x: ByteActivations, firstRow: Int,
                                    output: UnsafeMutablePointer<Float>, outputStride: Int) {
@@ -270,7 +271,7 @@ enum ByteDot {
             }
         }
         forEachRow(n) { r in
-            if firstRow &+ r < x.rows { _mm512_storeu_ps(output + r &* outputStride, totals[r]) }
+            _mm512_storeu_ps(output + r &* outputStride, totals[r])
         }
     }
 
@@ -306,7 +307,7 @@ enum ByteDot {
             }
         }
         forEachRow(n) { r in
-            if firstRow &+ r < x.rows { _mm512_storeu_ps(output + r &* outputStride, totals[r]) }
+            _mm512_storeu_ps(output + r &* outputStride, totals[r])
         }
     }
 
@@ -359,12 +360,12 @@ enum ByteDot {
             }
         }
         forEachRow(n) { r in
-            if firstRow &+ r < x.rows { _mm512_storeu_ps(output + r &* outputStride, totals[r]) }
+            _mm512_storeu_ps(output + r &* outputStride, totals[r])
         }
     }
 
     /// Weight rows `tiles` (in tiles of 16) of y = x̂ · Wᵀ for every row of `x`: rows in passes of
-    /// 8, then 4, 2 and 1, each pass over every tile of the range.
+    /// 8, then one of the 1–7 left, each pass over every tile of the range.
     static func multiply(_ weights: TiledWeights, tiles: Range<Int>, x: ByteActivations, into y: UnsafeMutablePointer<Float>, rows: Int) {
         var first = 0
         func pass<R: RowBlock>(_ block: R.Type) {
@@ -388,7 +389,11 @@ enum ByteDot {
         while first < x.rows {
             switch x.blockRows(from: first) {
             case 8: pass(EightRows.self)
+            case 7: pass(SevenRows.self)
+            case 6: pass(SixRows.self)
+            case 5: pass(FiveRows.self)
             case 4: pass(FourRows.self)
+            case 3: pass(ThreeRows.self)
             case 2: pass(TwoRows.self)
             default: pass(OneRow.self)
             }

@@ -32,7 +32,11 @@ protocol RowBlock {
 
 enum OneRow: RowBlock { static var count: Int { 1 } }
 enum TwoRows: RowBlock { static var count: Int { 2 } }
+enum ThreeRows: RowBlock { static var count: Int { 3 } }
 enum FourRows: RowBlock { static var count: Int { 4 } }
+enum FiveRows: RowBlock { static var count: Int { 5 } }
+enum SixRows: RowBlock { static var count: Int { 6 } }
+enum SevenRows: RowBlock { static var count: Int { 7 } }
 enum EightRows: RowBlock { static var count: Int { 8 } }
 
 /// Calls `body` for each group 0..<count of a block, written out one by one for blocks of 8 (the

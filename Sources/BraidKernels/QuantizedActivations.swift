@@ -50,7 +50,7 @@ final class QuantizedActivations: @unchecked Sendable {  // written before, read
         self.rows = rows
         self.columns = columns
         groupsPerScale = Self.groupsPerScale(groups: columns / Self.groupSize)
-        paddedRows = WeightMatrix.kernelRows(rows)
+        paddedRows = WeightMatrix.int16KernelRows(rows)
         let count = paddedRows * columns, groups = columns / Self.groupSize
         let raw = UnsafeMutableRawPointer.allocate(byteCount: count * 2, alignment: 64)
         values = raw.bindMemory(to: Int16.self, capacity: count)

@@ -76,10 +76,17 @@ public struct WeightMatrix: @unchecked Sendable {
         Self.multiply([self], into: [y], input: x, count: n, pool: pool, path: path, rowExact: rowExact)
     }
 
-    /// The rows the small-batch integer kernels compute for `rows` activation rows: from 3 on,
-    /// rounded up to a multiple of 4 (they take 3 rows as 4 and 5–7 as 8), so a forward of any
-    /// count up to it costs about the same.
+    /// The rows this build's small-batch kernels compute for `rows` activation rows, so that cost
+    /// models know which counts cost the same: the byte kernels of AVX-512 VNNI builds compute
+    /// exactly the rows given; the int16 kernels of other builds round up from 3 on (3 as 4, 5–7
+    /// as 8; `int16KernelRows`).
     public static func kernelRows(_ rows: Int) -> Int {
+        KernelPath.compiledForVNNI ? rows : int16KernelRows(rows)
+    }
+
+    /// The rows the int16 kernels compute for `rows` activation rows: from 3 on, rounded up to a
+    /// multiple of 4 (they have kernels for blocks of 1, 2, 4 and 8 rows; the padding rows are zeros).
+    static func int16KernelRows(_ rows: Int) -> Int {
         rows <= 2 ? rows : (rows + 3) / 4 * 4
     }
 

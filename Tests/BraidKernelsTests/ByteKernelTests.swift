@@ -49,7 +49,7 @@ struct ByteKernelTests {
             bytes.withUnsafeBytes { raw in
                 dense.withUnsafeMutableBufferPointer { type.dequantize(raw.baseAddress!, into: $0.baseAddress!, count: rows * columns) }
             }
-            for n in [1, 2, 3, 4, 5, 8, 13, 16] {
+            for n in [1, 2, 3, 4, 5, 6, 7, 8, 13, 16] {
                 var x = (0..<n * columns).map { _ in random.float(-2...2) }
                 x[0] = 40  // an outlier only widens its own group's step
                 var y = [Float](repeating: .nan, count: n * rows), alone = [Float](repeating: .nan, count: rows)

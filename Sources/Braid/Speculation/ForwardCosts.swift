@@ -33,8 +33,8 @@ struct RunningAverage {
 }
 
 /// The measured time of a target forward by its rows: running averages by the rows the kernels
-/// compute (`WeightMatrix.kernelRows`: a forward of 5 rows costs what one of 8 does, so drafts are
-/// sized to fill the kernels' blocks).
+/// compute (`WeightMatrix.kernelRows`: with the int16 kernels a forward of 5 rows costs what one
+/// of 8 does, so drafts are sized to fill their blocks).
 /// The machine's speed drifts (10–20% within a minute on a shared VM) while a drafter measures
 /// mostly the one size it uses; so every measurement moves the sizes not measured by the same
 /// ratio as the one measured, keeping their proportions rather than times from minutes ago.
