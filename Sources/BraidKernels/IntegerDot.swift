@@ -61,10 +61,11 @@ enum IntegerDot {
     static let prefetchDistance = 8192
 
     /// Kernels over up to this many activation rows prefetch their weights into the level-2
-    /// cache only, larger blocks into level 1 (measured on the 2-core EPYC: level 2 took
+    /// cache only, blocks of 8 into level 1 (measured on the 2-core EPYC: level 2 took
     /// one-token decoding of the 1.5B from 38–39 to 29–35 ms and of SmolLM2 from 100–128 to
-    /// 137–153 tokens/s, and a forward of 4 tokens from 58–59 to 50–53 ms; 8 rows lost up to 10%).
-    static let prefetchToL2Rows = 4
+    /// 137–153 tokens/s, a forward of 4 tokens from 58–59 to 50–53 ms and one of 5 from 60–65 to
+    /// 54–55 ms; 6 and 7 rows gain a little, 8 rows lost up to 10%).
+    static let prefetchToL2Rows = 7
 
     /// Dots of activation rows `firstRow ..< firstRow + R.count` with the weight row at `weights`
     /// (`blocks` blocks of format `F`), returned in the first `R.count` lanes.
