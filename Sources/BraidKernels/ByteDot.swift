@@ -54,17 +54,13 @@ final class ByteActivations: @unchecked Sendable {  // written before, read duri
         precondition(columns % 32 == 0, "byte activations are whole groups of 32")
         self.rows = rows
         self.columns = columns
+        // No padding rows: the loop below writes every byte and value of every row.
         let count = rows * columns
         bytes = UnsafeMutableRawPointer.allocate(byteCount: 2 * count, alignment: 64).bindMemory(to: Int8.self, capacity: 2 * count)
-        bytes.initialize(repeating: 0, count: 2 * count)
         scales = .allocate(capacity: count / 32)
-        scales.initialize(repeating: 0, count: count / 32)
         groupSums = .allocate(capacity: count / 32)
-        groupSums.initialize(repeating: 0, count: count / 32)
         offsets = .allocate(capacity: count / 16)
-        offsets.initialize(repeating: 0, count: count / 16)
         integerSums = .allocate(capacity: count / 32)
-        integerSums.initialize(repeating: 0, count: count / 32)
         let signless = _mm512_castsi512_ps(_mm512_set1_epi32(0x7FFF_FFFF)), limit = Int32(Self.largest)
         let upper = _mm512_set1_epi32(limit), lower = _mm512_set1_epi32(-limit)
         var first = 0
