@@ -103,13 +103,22 @@ public struct TinyModel {
         try Self.writeTemporary(ggufBytes(), suffix: ".gguf")
     }
 
-    /// Writes `bytes` to a new file in the temporary directory.
+    /// Writes `bytes` to a new file in this process's directory of test files.
     public static func writeTemporary(_ bytes: [UInt8], suffix: String) throws -> String {
-        let path = FileManager.default.temporaryDirectory
-            .appendingPathComponent("braid-test-\(UUID().uuidString)\(suffix)").path
+        let path = temporaryDirectory.appendingPathComponent("\(UUID().uuidString)\(suffix)").path
         try Data(bytes).write(to: URL(fileURLWithPath: path))
         return path
     }
+
+    /// The directory of the files one test process writes, removed when the process exits (the
+    /// files of a run of the whole suite would otherwise pile up in the temporary directory).
+    private static let temporaryDirectory: URL = {
+        let directory = FileManager.default.temporaryDirectory
+            .appendingPathComponent("braid-tests-\(ProcessInfo.processInfo.processIdentifier)")
+        try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        atexit { try? FileManager.default.removeItem(at: TinyModel.temporaryDirectory) }
+        return directory
+    }()
 
     /// Quantizes floats to F32, F16 or Q8_0 bytes (enough types for tiny models).
     public static func quantize(_ values: [Float], as type: TensorType) -> [UInt8] {

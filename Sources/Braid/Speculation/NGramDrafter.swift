@@ -42,8 +42,13 @@ public final class NGramDrafter: Drafter {
     public var isLookup: Bool { true }
     /// Most tokens drafted per candidate.
     public let length: Int
-    /// Longest and shortest suffix looked up (longest first: a longer match predicts better).
+    /// Longest and shortest suffix looked up (longest first: a longer match predicts better, and
+    /// each length keeps its own acceptance).
     public let longestMatch: Int, shortestMatch: Int
+    /// The longest suffix looked up when not told otherwise: 6, as replaying the 1.5B's greedy
+    /// answers to the eight editing prompts showed 2.27 tokens per forward against 2.20 with 4
+    /// (a match of 5–6 tokens inside a copied line is surer than one of 4); code and prose alike.
+    public static let defaultLongestMatch = 6
     /// Most distinct candidates verified together.
     public let candidates: Int
     /// Most draft tokens in one tree.
@@ -73,7 +78,7 @@ public final class NGramDrafter: Drafter {
 
     /// Throws for lengths below 1 or a shortest match longer than the longest. `costs`: the
     /// target's forward costs, shared with other drafters of the same generation.
-    public init(length: Int = defaultLength, longestMatch: Int = 4, shortestMatch: Int = 1, candidates: Int = defaultCandidates, nodeLimit: Int = 15,
+    public init(length: Int = defaultLength, longestMatch: Int = defaultLongestMatch, shortestMatch: Int = 1, candidates: Int = defaultCandidates, nodeLimit: Int = 15,
                 costs: ForwardCosts = ForwardCosts()) throws {
         guard length >= 1 else { throw BraidError.invalidParameter("n-gram draft length k must be ≥ 1 (got \(length))") }
         guard shortestMatch >= 1, longestMatch >= shortestMatch else {
