@@ -278,6 +278,7 @@ enum ByteDot {
         let n = R.count, quadBytes = n &* 8
         let values = x.values(block: firstRow)
         let scales = x.scales + x.firstGroup(block: firstRow), offsets = x.offsets + 2 &* x.firstGroup(block: firstRow)
+        let low = _mm512_set1_epi8(0x0F), top = _mm512_set1_epi8(0x30)
         var totals = EightLanes(_mm512_setzero_ps())
         for b in 0..<blocks {
             let block = tile + b &* Q6_KTile.bytes
@@ -289,11 +290,19 @@ enum ByteDot {
                 let sixteen = (b &* 16 &+ s) &* n
                 forEachRow(n) { r in lowSums[r] = _mm512_set1_epi32(offsets[sixteen &+ r]) }
                 let groupValues = values + (b &* 64 &+ 4 &* s) &* quadBytes
-                for c in 0..<4 {
-                    let chunk = block + (s &* 4 &+ c) &* 64
-                    IntegerDot.prefetchBlock(chunk, bytes: 64, rows: n)
-                    addBytes(_mm512_loadu_si512(chunk), quad: groupValues + c &* quadBytes, n, &highSums, &lowSums)
-                }
+                // Chunks 0–3 of the sub-block: the nibbles of two registers, each with its two high bits.
+                let nibbles = block + s &* 128, highs = block + (Q6_KTile.highBits &+ s &* 64)
+                IntegerDot.prefetchBlock(nibbles, bytes: 128, rows: n)
+                IntegerDot.prefetchBlock(highs, bytes: 64, rows: n)
+                let v0 = _mm512_loadu_si512(nibbles), v1 = _mm512_loadu_si512(nibbles + 64), h = _mm512_loadu_si512(highs)
+                let chunks = (_mm512_or_si512(_mm512_and_si512(v0, low), _mm512_and_si512(_mm512_slli_epi16(h, 4), top)),
+                              _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(v0, 4), low), _mm512_and_si512(_mm512_slli_epi16(h, 2), top)),
+                              _mm512_or_si512(_mm512_and_si512(v1, low), _mm512_and_si512(h, top)),
+                              _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(v1, 4), low), _mm512_and_si512(_mm512_srli_epi16(h, 2), top)))
+                addBytes(chunks.0, quad: groupValues, n, &highSums, &lowSums)
+                addBytes(chunks.1, quad: groupValues + quadBytes, n, &highSums, &lowSums)
+                addBytes(chunks.2, quad: groupValues + 2 &* quadBytes, n, &highSums, &lowSums)
+                addBytes(chunks.3, quad: groupValues + 3 &* quadBytes, n, &highSums, &lowSums)
                 let sums = joined(highSums, lowSums, n)
                 let group = (b &* 8 &+ s / 2) &* n
                 forEachRow(n) { r in

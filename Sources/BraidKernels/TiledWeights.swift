@@ -16,10 +16,19 @@
 //   bytes 2176 ..< 2304 6-bit minimum, the same way
 //   bytes 2304 ..< 2368 d of rows 0…15 (f16), then dmin of rows 0…15
 //
-// Q6_K, 4384 bytes: the 6-bit values q (0…63) whole, sub-block s (16 columns), chunk c (4
-// columns), row j, byte k at ((s·4 + c)·16 + j)·4 + k, column 16s + 4c + k; then the int8 scale of
-// sub-block s, row j, at 4096 + 16s + j; then d of rows 0…15 (f16). The −32 of each value is
-// taken with the activations: each sub-block's integer sum starts at −32·Σx̂ of its 16 columns.
+// Q6_K, 3360 bytes (the file's own size): the 6-bit values q (0…63) as a low nibble and two high
+// bits, so that one 64-byte register of each gives 8 and 16 columns of 16 rows:
+//
+//   bytes 0 ..< 2048    low nibbles as Q4_K's values: register p, row j, byte k at
+//                       (p·16 + j)·4 + k; low nibble column 8p + k, high nibble 8p + 4 + k
+//   bytes 2048 ..< 3072 high bits: sub-block s (16 columns), row j, byte k at
+//                       2048 + (s·16 + j)·4 + k; bits 2i, 2i + 1 are column 16s + 4i + k's
+//   bytes 3072 ..< 3328 int8 scale of sub-block s, row j, at 3072 + 16s + j
+//   bytes 3328 ..< 3360 d of rows 0…15 (f16)
+//
+// A sub-block's 4 chunks of 4 columns are then two registers' nibbles, each or-ed with one shift of
+// the high-bit register, masked (one `and`, shift and or each). The −32 of each value is taken
+// with the activations: each sub-block's integer sum starts at −32·Σx̂ of its 16 columns.
 //
 // The 32-value formats (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0) keep their exact size: a tile of B blocks
 // per row is four regions, each read as a stream, the values as unsigned bytes u = q + zero point
@@ -45,7 +54,14 @@ enum Q4_KTile {
 
 /// Where things sit in a Q6_K tile-block (see the diagram above).
 enum Q6_KTile {
-    static let scales = 4096, d = 4352, bytes = 4384
+    static let highBits = 2048, scales = 3072, d = 3328, bytes = 3360
+
+    /// Value q (0…63) of column `column` (0…255), row `row` of the tile-block at `block`.
+    static func value(_ block: UnsafeRawPointer, row: Int, column: Int) -> UInt8 {
+        let k = column % 4, nibbles = Blocks.byte(block, TiledWeights.valueIndex(chunk: column / 8, row: row, byte: k))
+        let highs = Blocks.byte(block, highBits + TiledWeights.valueIndex(chunk: column / 16, row: row, byte: k))
+        return (nibbles >> (column / 4 % 2 * 4)) & 0x0F | ((highs >> (column % 16 / 4 * 2)) & 3) << 4
+    }
 }
 
 /// A 32-value block format as the byte kernels read it from tiles (see the diagram above).
@@ -197,7 +213,7 @@ public final class TiledWeights: @unchecked Sendable {  // written once when pac
 
     /// Where byte `byte` of row `row`'s lane in 64-byte chunk `chunk` of a tile-block sits.
     @inline(__always)
-    private static func valueIndex(chunk: Int, row: Int, byte: Int) -> Int { (chunk * 16 + row) * 4 + byte }
+    static func valueIndex(chunk: Int, row: Int, byte: Int) -> Int { (chunk * 16 + row) * 4 + byte }
 
     /// Unit sub-block scales: the formats' unpackers then give Q4_K's nibbles and Q6_K's q − 32.
     private static let unscaled = WeightScales(scale: 1, offsets: SIMD8(), subBlockScales: SIMD16(repeating: 1))
@@ -230,14 +246,17 @@ public final class TiledWeights: @unchecked Sendable {  // written once when pac
     /// The 16 Q6_K blocks at `first`, `rowBytes` apart, as one tile-block.
     private static func packQ6_K(_ first: UnsafeRawPointer, rowBytes: Int, into destination: UnsafeMutableRawPointer) {
         let out = destination.assumingMemoryBound(to: UInt8.self)
+        out.initialize(repeating: 0, count: Q6_KTile.scales)  // the values are or-ed in
         withUnsafeTemporaryAllocation(of: Int16.self, capacity: 32) { buffer in
             let q = buffer.baseAddress!
             for j in 0..<tileRows {
                 let block = first + j * rowBytes
                 for g in 0..<8 {
                     Q6_KFormat.values(block, group: g, scales: unscaled, into: q)
-                    for i in 0..<32 {  // sub-block 2g + i/16, chunk i/4 of the group's 8
-                        out[valueIndex(chunk: 8 * g + i / 4, row: j, byte: i % 4)] = UInt8(q[i] + 32)
+                    for i in 0..<32 {
+                        let column = 32 * g + i, k = column % 4, value = UInt8(q[i] + 32)
+                        out[valueIndex(chunk: column / 8, row: j, byte: k)] |= (value & 0x0F) << (column / 4 % 2 * 4)
+                        out[Q6_KTile.highBits + valueIndex(chunk: column / 16, row: j, byte: k)] |= (value >> 4) << (column % 16 / 4 * 2)
                     }
                 }
                 for s in 0..<16 { out[Q6_KTile.scales + 16 * s + j] = Blocks.byte(block, 192 + s) }
@@ -322,8 +341,7 @@ public final class TiledWeights: @unchecked Sendable {  // written once when pac
                         for s in 0..<16 {
                             let scale = d * Float(block.load(fromByteOffset: Q6_KTile.scales + 16 * s + j, as: Int8.self))
                             for i in 0..<16 {
-                                let q = Blocks.byte(block, Self.valueIndex(chunk: 4 * s + i / 4, row: j, byte: i % 4))
-                                out[16 * s + i] = scale * Float(Int32(q) - 32)
+                                out[16 * s + i] = scale * Float(Int32(Q6_KTile.value(block, row: j, column: 16 * s + i)) - 32)
                             }
                         }
                     }
