@@ -126,7 +126,9 @@ public struct WeightMatrix: @unchecked Sendable {
         #if canImport(BraidVNNI)
         let bytes = small.contains { $0.matrix.usesByteKernels(path) } ? ByteActivations(x, rows: n, columns: columns) : nil
         #endif
-        // Tasks of a few weight rows (whole tiles for the byte kernels).
+        // Tasks of a few weight rows (whole tiles for the byte kernels), and what each product's
+        // tasks read, held without counting references (`small` and the activations outlive the
+        // loop), so that the threads never touch a shared reference count.
         let totalRows = small.reduce(0) { $0 + $1.matrix.rows }
         let rowsPerTask = max(4, totalRows / (pool.threadCount * 16))
         var tasks: [(product: Int, start: Int, end: Int)] = []
@@ -136,17 +138,33 @@ public struct WeightMatrix: @unchecked Sendable {
                 tasks.append((index, start, min(product.matrix.rows, start + step)))
             }
         }
-        pool.forEach(tasks.count) { t in
-            let task = tasks[t], product = small[task.product]
-            #if canImport(BraidVNNI)
-            if let bytes, let tiles = product.matrix.tiles, product.matrix.usesByteKernels(path) {
-                ByteDot.multiply(tiles, tiles: (task.start / TiledWeights.tileRows)..<(task.end / TiledWeights.tileRows), x: bytes,
-                                 into: product.output, rows: product.matrix.rows)
-                return
+        let outputs = small.map(\.output)
+        #if canImport(BraidVNNI)
+        let tiled = small.map { $0.matrix.usesByteKernels(path) ? $0.matrix.tiles.map(Unmanaged.passUnretained) : nil }
+        let rows = small.map(\.matrix.rows)
+        let byteRows = bytes.map(Unmanaged.passUnretained)
+        #endif
+        let plain = small.map { WeightMatrix(type: $0.matrix.type, rows: $0.matrix.rows, columns: $0.matrix.columns, data: $0.matrix.data) }
+        withExtendedLifetime((small, int16)) {
+            pool.forEach(tasks.count) { t in
+                let task = tasks[t]
+                #if canImport(BraidVNNI)
+                if let tiles = tiled[task.product], let byteRows {
+                    tiles._withUnsafeGuaranteedRef { tiles in
+                        byteRows._withUnsafeGuaranteedRef { x in
+                            ByteDot.multiply(tiles, tiles: (task.start / TiledWeights.tileRows)..<(task.end / TiledWeights.tileRows),
+                                             x: x, into: outputs[task.product], rows: rows[task.product])
+                        }
+                    }
+                    return
+                }
+                #endif
+                if let view { plain[task.product].integerRows(task.start..<task.end, activations: view, into: outputs[task.product], path: path) }
             }
-            #endif
-            if let view { product.matrix.integerRows(task.start..<task.end, activations: view, into: product.output, path: path) }
         }
+        #if canImport(BraidVNNI)
+        withExtendedLifetime(bytes) {}
+        #endif
     }
 
     /// Whether this matrix's small batches run on the byte kernels.
