@@ -144,7 +144,10 @@ public struct WeightMatrix: @unchecked Sendable {
         let rows = small.map(\.matrix.rows)
         let byteRows = bytes.map(Unmanaged.passUnretained)
         #endif
-        let plain = small.map { WeightMatrix(type: $0.matrix.type, rows: $0.matrix.rows, columns: $0.matrix.columns, data: $0.matrix.data) }
+        // The int16 kernels' matrices as plain views (no tiles to retain), only where they run.
+        let plain = view == nil ? [] : small.map {
+            WeightMatrix(type: $0.matrix.type, rows: $0.matrix.rows, columns: $0.matrix.columns, data: $0.matrix.data)
+        }
         withExtendedLifetime((small, int16)) {
             pool.forEach(tasks.count) { t in
                 let task = tasks[t]
