@@ -27,16 +27,17 @@ public final class LanguageModel: Sendable {
     /// Why `chatTemplate` is nil.
     public let chatTemplateError: BraidError?
 
-    /// Loads the model at `path`; `requantizedTo` and `outputTokens` as
-    /// `TransformerModel.init(gguf:requantizedTo:outputTokens:)`.
-    public init(path: String, requantizedTo target: TensorType? = nil, outputTokens: Int? = nil) throws {
+    /// Loads the model at `path`; `requantizedTo`, `activations` and `outputTokens` as
+    /// `TransformerModel.init(gguf:requantizedTo:activations:outputTokens:)`.
+    public init(path: String, requantizedTo target: TensorType? = nil, activations: ActivationPrecision = .fifteenBit,
+                outputTokens: Int? = nil) throws {
         guard KernelPath.buildRunsOnThisCPU else {
             throw BraidError.unsupportedCPU("this build of Braid uses \(KernelPath.targetDescription), which this CPU or OS lacks; "
                                             + "build with the flags tools/swift-flags prints on this machine")
         }
         file = try GGUFFile(path: path)
         name = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
-        transformer = try TransformerModel(gguf: file, requantizedTo: target, outputTokens: outputTokens)
+        transformer = try TransformerModel(gguf: file, requantizedTo: target, activations: activations, outputTokens: outputTokens)
         tokenizer = try Tokenizer(gguf: file)
         guard tokenizer.vocabularySize == transformer.configuration.vocabularySize else {
             throw GGUFError.invalidValue(key: "tokenizer.ggml.tokens",
@@ -58,8 +59,9 @@ public final class LanguageModel: Sendable {
 
     /// Loads a model by path or by manifest name (nil: the default model).
     public static func load(_ nameOrPath: String? = nil, requantizedTo target: TensorType? = nil,
-                            outputTokens: Int? = nil) throws -> LanguageModel {
-        try LanguageModel(path: ModelCatalog.resolve(nameOrPath), requantizedTo: target, outputTokens: outputTokens)
+                            activations: ActivationPrecision = .fifteenBit, outputTokens: Int? = nil) throws -> LanguageModel {
+        try LanguageModel(path: ModelCatalog.resolve(nameOrPath), requantizedTo: target, activations: activations,
+                          outputTokens: outputTokens)
     }
 
     /// The model's hyper-parameters.

@@ -20,13 +20,26 @@ struct ModelOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Threads for the kernels (default: every core).")
     var threads: Int?
 
+    @Option(name: .customLong("activation-bits"),
+            help: "Bits per activation in the byte kernels of AVX-512 VNNI builds: 15 (logits within 0.5% of a float64 pass) or 8 (llama.cpp's precision; faster for several tokens or branches at once).")
+    var activationBits: ActivationPrecision = .fifteenBit
+
     func load() throws -> (LanguageModel, milliseconds: Double) {
         if let threads, threads <= 0 { throw BraidError.invalidParameter("--threads must be > 0 (got \(threads))") }
         let clock = ContinuousClock()
         let start = clock.now
-        let model = try LanguageModel.load(model)
+        let model = try load(model)
         return (model, (clock.now - start).milliseconds)
     }
+
+    /// Another model (a draft, a synthesizer), its activations as precise as the main model's.
+    func load(_ nameOrPath: String?, requantizedTo target: TensorType? = nil, outputTokens: Int? = nil) throws -> LanguageModel {
+        try LanguageModel.load(nameOrPath, requantizedTo: target, activations: activationBits, outputTokens: outputTokens)
+    }
+}
+
+extension ActivationPrecision: ExpressibleByArgument {
+    public static var allValueStrings: [String] { allCases.map(\.rawValue) }
 }
 
 /// Runs `body`, turning any error into one line on stderr and exit code 1.

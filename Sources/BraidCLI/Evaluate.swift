@@ -76,7 +76,7 @@ struct Evaluate: ParsableCommand {
             let prompts = try questions.map { model.tokenizer.encode(try model.chatPrompt(user: $0.question + "\n" + instruction)) }
             let session = try GenerationSession(model: model, parameters: parameters, promptTokens: prompts.map(\.count).max() ?? 0,
                                                 reasoningBudget: branches)
-            let writer = try synthesizer.map { try GenerationSession(synthesizer: LanguageModel.load($0), parameters: parameters) }
+            let writer = try synthesizer.map { try GenerationSession(synthesizer: modelOptions.load($0), parameters: parameters) }
             let greedy = GenerationParameters(maxTokens: maxTokens, sampling: .greedy, threads: modelOptions.threads)
             for (index, item) in questions.enumerated() where done[index] == nil {
                 let clock = ContinuousClock()

@@ -144,7 +144,7 @@ struct Generate: ParsableCommand {
         let promptTokens = model.tokenizer.encode(chat ? try model.chatPrompt(user: prompt) : prompt)
         let session = try budgetedSession(model) ?? GenerationSession(model: model, parameters: parameters, promptTokens: promptTokens.count,
                                                                            reasoningBudget: branches)
-        let writer = try synthesizer.map { try GenerationSession(synthesizer: LanguageModel.load($0), parameters: parameters) }
+        let writer = try synthesizer.map { try GenerationSession(synthesizer: modelOptions.load($0), parameters: parameters) }
         let clock = ContinuousClock()
         let start = clock.now
         let result = try session.reason(question: prompt, promptTokens: promptTokens, budget: branches, parameters: parameters,
@@ -214,7 +214,7 @@ struct Generate: ParsableCommand {
     func runSpeculation(_ specification: String, draftType: TensorType?, draftTokens: Int?, parameters: GenerationParameters) throws {
         let (model, loadMilliseconds) = try modelOptions.load()
         let method = try SpeculationMethod.parse(specification) {
-            try LanguageModel.load($0, requantizedTo: draftType, outputTokens: draftTokens)
+            try modelOptions.load($0, requantizedTo: draftType, outputTokens: draftTokens)
         }
         let promptTokens = model.tokenizer.encode(chat ? try model.chatPrompt(user: prompt) : prompt)
         let session = try budgetedSession(model) ?? GenerationSession(model: model, parameters: parameters, promptTokens: promptTokens.count,

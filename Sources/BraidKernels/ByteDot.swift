@@ -11,25 +11,29 @@
 // row the bits it gets alone.
 //
 // Error: |x − d·x̂| ≤ d/2 = max|x| / 32512 per value (max over its 32): about the int16 kernels'
-// precision (they have max|x| / 65534 over up to 256 values). One byte per value (x̂ = round(x/d),
-// d = max|x| / 127 per 32, as llama.cpp's Q8_0) would halve the vpdpbusd and was measured
-// (2026-11-25) at 1.25–1.3× the decode speed of 8 branches, but its decoded logits were up to 14%
-// (SmolLM2) and 1.8% (Qwen2.5-0.5B) off the float64 forward, against 0.43% and 0.04% here (the
-// golden test `exactReferenceDecoding` holds them to 1%) — and 54% and 6.8% when the Q4_1/Q4_K
-// minimum terms kept the exact Float sums, whose errors no longer cancel against the products'.
+// precision (they have max|x| / 65534 over up to 256 values). Decoded logits are within 0.43%
+// (SmolLM2) and 0.04% (Qwen2.5-0.5B) of a float64 forward pass.
+//
+// `ActivationPrecision.eightBit` takes one byte per value instead (x̂ = h, d = max|x| / 127 per 32,
+// as llama.cpp's Q8_0/Q8_1): one vpdpbusd per 4 weights and row instead of two. The minimum and
+// zero-point terms then use the quantized sums d·Σx̂ (as llama.cpp's Q8_1 and Q8_K do), whose
+// errors cancel against the products'; with the exact Float sums they do not (logits 54% off on
+// SmolLM2, measured 2026-11-25).
 #if canImport(BraidVNNI)
 import BraidCPU
 import BraidVNNI
 import _Builtin_intrinsics.intel
 
-/// Rows of activations as 15-bit integers per 32 values, in two bytes each, for the byte kernels.
+/// Rows of activations as 15-bit integers per 32 values in two bytes each (or 8-bit integers in
+/// one), for the byte kernels.
 ///
 /// The rows are stored in the blocks that the kernels take them in (8 rows, then the 1–7 left; see
 /// `blockRows(from:)`), and within a block interleaved by 4 columns, so that every activation
 /// byte a kernel broadcasts lies at a constant offset from one pointer per 4 columns:
 ///
-///   block of n rows, first row f, at byte f·columns·2:
-///   [columns 0–3: row 0 h h h h l l l l │ row 1 h h h h l l l l │ … row n−1] [columns 4–7: …] …
+///   block of n rows, first row f, at byte f·columns·B (B bytes per value):
+///   two bytes  [columns 0–3: row 0 h h h h l l l l │ row 1 h h h h l l l l │ … row n−1] [columns 4–7: …] …
+///   one byte   [columns 0–3: row 0 h h h h │ row 1 h h h h │ … row n−1] [columns 4–7: …] …
 ///
 /// The per-group values (scales, sums) are blocked the same way: block f's group g, row r at
 /// f·groups + g·n + r.
@@ -38,11 +42,13 @@ final class ByteActivations: @unchecked Sendable {  // written before, read duri
     let rows: Int
     /// Values per row (a multiple of 32).
     let columns: Int
-    /// The 15-bit values x̂ = 128·h + l as bytes h (−127…127) and l (−64…63), laid out as above.
+    /// Bytes per value: 2 (x̂ = 128·h + l) or 1 (x̂ = h).
+    let bytesPerValue: Int
+    /// The values x̂ as bytes h (−127…127) and, with two bytes, l (−64…63), laid out as above.
     let bytes: UnsafeMutablePointer<Int8>
     /// Scales d of x̂, one per 32 values.
     let scales: UnsafeMutablePointer<Float>
-    /// Exact sums of each 32 Float values.
+    /// Sums of each 32 values: exact sums of the Floats with two bytes, d·Σx̂ with one.
     let groupSums: UnsafeMutablePointer<Float>
     /// −32·Σx̂ of each 16 values (the Q6_K kernel's starting sums), blocked as the others per 16.
     let offsets: UnsafeMutablePointer<Int32>
@@ -50,54 +56,58 @@ final class ByteActivations: @unchecked Sendable {  // written before, read duri
     let integerSums: UnsafeMutablePointer<Int32>
 
     /// Quantizes `rows` rows of `columns` Floats (row-major, `columns` a multiple of 32).
-    init(_ x: UnsafePointer<Float>, rows: Int, columns: Int) {
+    init(_ x: UnsafePointer<Float>, rows: Int, columns: Int, precision: ActivationPrecision) {
         precondition(columns % 32 == 0, "byte activations are whole groups of 32")
         self.rows = rows
         self.columns = columns
+        let oneByte = precision == .eightBit, bytesPerValue = oneByte ? 1 : 2
+        self.bytesPerValue = bytesPerValue
         // No padding rows: the loop below writes every byte and value of every row.
         let count = rows * columns
-        bytes = UnsafeMutableRawPointer.allocate(byteCount: 2 * count, alignment: 64).bindMemory(to: Int8.self, capacity: 2 * count)
+        bytes = UnsafeMutableRawPointer.allocate(byteCount: bytesPerValue * count, alignment: 64)
+            .bindMemory(to: Int8.self, capacity: bytesPerValue * count)
         scales = .allocate(capacity: count / 32)
         groupSums = .allocate(capacity: count / 32)
         offsets = .allocate(capacity: count / 16)
         integerSums = .allocate(capacity: count / 32)
-        let signless = _mm512_castsi512_ps(_mm512_set1_epi32(0x7FFF_FFFF)), limit = Int32(Self.largest)
+        let largestValue: Float = oneByte ? 127 : Self.largest, quadBytes = 4 * bytesPerValue
+        let signless = _mm512_castsi512_ps(_mm512_set1_epi32(0x7FFF_FFFF)), limit = Int32(largestValue)
         let upper = _mm512_set1_epi32(limit), lower = _mm512_set1_epi32(-limit)
         var first = 0
         while first < rows {
             let n = blockRows(from: first)
             for r in 0..<n {
                 let source = x + (first + r) * columns
-                let values = UnsafeMutableRawPointer(mutating: values(block: first) + r * 8)
+                let values = UnsafeMutableRawPointer(mutating: values(block: first) + r * quadBytes)
                 for group in 0..<(columns / 32) {
                     let v0 = _mm512_loadu_ps(source + 32 * group), v1 = _mm512_loadu_ps(source + 32 * group + 16)
                     // maxps returns its second operand when either is NaN: a NaN never replaces.
                     let largest = _mm512_max_ps(_mm512_and_ps(v0, signless), _mm512_and_ps(v1, signless))
                     let maximum = _mm512_reduce_max_ps(_mm512_max_ps(largest, _mm512_setzero_ps()))
-                    let inverse: Float = maximum > 0 ? Self.largest / maximum : 0
+                    let inverse: Float = maximum > 0 ? largestValue / maximum : 0
                     let scale = _mm512_set1_ps(inverse.isFinite ? inverse : 0)
                     let groupIndex = firstGroup(block: first) + group * n + r
-                    scales[groupIndex] = maximum / Self.largest
+                    scales[groupIndex] = maximum / largestValue
                     var total: Float = 0, integerTotal: Int32 = 0
                     for sixteen in 0..<2 {
                         let v = sixteen == 0 ? v0 : v1
                         // cvtps2dq rounds to nearest even; NaN and huge values become INT32_MIN, clamped.
                         let q = _mm512_max_epi32(_mm512_min_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(v, scale)), upper), lower)
-                        let high = _mm512_srai_epi32(_mm512_add_epi32(q, _mm512_set1_epi32(64)), 7)  // x̂ / 128, rounded
+                        let high = oneByte ? q : _mm512_srai_epi32(_mm512_add_epi32(q, _mm512_set1_epi32(64)), 7)  // x̂ / 128, rounded
                         let low = _mm512_sub_epi32(q, _mm512_slli_epi32(high, 7))
                         let highs = unsafeBitCast(_mm512_cvtepi32_epi8(high), to: SIMD4<UInt32>.self)
                         let lows = unsafeBitCast(_mm512_cvtepi32_epi8(low), to: SIMD4<UInt32>.self)
                         for quad in 0..<4 {
-                            let at = ((8 * group + 4 * sixteen + quad) * n) * 8
+                            let at = ((8 * group + 4 * sixteen + quad) * n) * quadBytes
                             values.storeBytes(of: highs[quad], toByteOffset: at, as: UInt32.self)
-                            values.storeBytes(of: lows[quad], toByteOffset: at + 4, as: UInt32.self)
+                            if !oneByte { values.storeBytes(of: lows[quad], toByteOffset: at + 4, as: UInt32.self) }
                         }
                         let integerSum = _mm512_reduce_add_epi32(q)
                         offsets[2 * firstGroup(block: first) + (2 * group + sixteen) * n + r] = -32 &* integerSum
                         integerTotal &+= integerSum
                         total += _mm512_reduce_add_ps(v)
                     }
-                    groupSums[groupIndex] = total
+                    groupSums[groupIndex] = oneByte ? scales[groupIndex] * Float(integerTotal) : total
                     integerSums[groupIndex] = integerTotal
                 }
             }
@@ -108,7 +118,7 @@ final class ByteActivations: @unchecked Sendable {  // written before, read duri
     /// The bytes of the block that starts at row `first`.
     @inline(__always)
     func values(block first: Int) -> UnsafeRawPointer {
-        UnsafeRawPointer(bytes + first &* columns &* 2)
+        UnsafeRawPointer(bytes + first &* columns &* bytesPerValue)
     }
 
     /// The index of the first per-32 value (scale, sum) of the block that starts at row `first`
@@ -174,6 +184,17 @@ struct EightLanes<Value> {
     }
 }
 
+/// Bytes per activation value in a kernel: a constant once the kernel is specialized.
+protocol ValueBytes {
+    static var count: Int { get }
+}
+
+/// 8-bit activations (`ActivationPrecision.eightBit`).
+enum OneByte: ValueBytes { static var count: Int { 1 } }
+
+/// 15-bit activations in two bytes (`ActivationPrecision.fifteenBit`).
+enum TwoBytes: ValueBytes { static var count: Int { 2 } }
+
 /// Calls `body` for rows 0..<count (1–8), written out one by one so each call sees a constant.
 @inline(__always)
 private func forEachRow(_ count: Int, _ body: (Int) -> Void) {
@@ -199,42 +220,44 @@ enum ByteDot {
         _mm_loadu_si128(p.assumingMemoryBound(to: __m128i.self))
     }
 
-    /// Each row's integer sum over the 15-bit activations: 128 × the high bytes' sum + the low bytes'.
+    /// Each row's integer sum over the activations: 128 × the high bytes' sum + the low bytes'
+    /// with two bytes; with one, the sum of both (the low sums then hold only their starting values).
     @inline(__always)
-    private static func joined(_ highs: EightLanes<__m512i>, _ lows: EightLanes<__m512i>, _ n: Int) -> EightLanes<__m512i> {
+    private static func joined<B: ValueBytes>(_: B.Type, _ highs: EightLanes<__m512i>, _ lows: EightLanes<__m512i>,
+                                              _ n: Int) -> EightLanes<__m512i> {
         var sums = lows
-        forEachRow(n) { r in sums[r] = _mm512_add_epi32(_mm512_slli_epi32(highs[r], 7), lows[r]) }
+        forEachRow(n) { r in sums[r] = _mm512_add_epi32(B.count == 2 ? _mm512_slli_epi32(highs[r], 7) : highs[r], lows[r]) }
         return sums
     }
 
     /// Adds to each activation row's high and low sums the products of 16 weight rows' 4
     /// columns `v` (a lane's 4 bytes) with that row's activation bytes at `quad` (the block's
-    /// 4 columns: row r's high bytes at r·8, its low bytes at r·8 + 4).
+    /// 4 columns: row r's high bytes at r·4·B, with two bytes its low bytes at r·8 + 4).
     @inline(__always)
-    private static func addBytes(_ v: __m512i, quad: UnsafeRawPointer, _ n: Int,
-                                 _ highSums: inout EightLanes<__m512i>, _ lowSums: inout EightLanes<__m512i>) {
+    private static func addBytes<B: ValueBytes>(_: B.Type, _ v: __m512i, quad: UnsafeRawPointer, _ n: Int,
+                                                _ highSums: inout EightLanes<__m512i>, _ lowSums: inout EightLanes<__m512i>) {
         forEachRow(n) { r in
-            highSums[r] = braid_dpbusd_broadcast(highSums[r], v, quad + r &* 8)
-            lowSums[r] = braid_dpbusd_broadcast(lowSums[r], v, quad + (r &* 8 &+ 4))
+            highSums[r] = braid_dpbusd_broadcast(highSums[r], v, quad + r &* 4 &* B.count)
+            if B.count == 2 { lowSums[r] = braid_dpbusd_broadcast(lowSums[r], v, quad + (r &* 8 &+ 4)) }
         }
     }
 
     /// As `addBytes` for 8 columns held as nibbles: the low nibbles are the 4 columns at `quad`,
     /// the high nibbles the next 4.
     @inline(__always)
-    private static func addNibbles(_ lowNibbles: __m512i, _ highNibbles: __m512i, quad: UnsafeRawPointer, _ n: Int,
-                                   _ highSums: inout EightLanes<__m512i>, _ lowSums: inout EightLanes<__m512i>) {
-        addBytes(lowNibbles, quad: quad, n, &highSums, &lowSums)
-        addBytes(highNibbles, quad: quad + n &* 8, n, &highSums, &lowSums)
+    private static func addNibbles<B: ValueBytes>(_: B.Type, _ lowNibbles: __m512i, _ highNibbles: __m512i, quad: UnsafeRawPointer,
+                                                  _ n: Int, _ highSums: inout EightLanes<__m512i>, _ lowSums: inout EightLanes<__m512i>) {
+        addBytes(B.self, lowNibbles, quad: quad, n, &highSums, &lowSums)
+        addBytes(B.self, highNibbles, quad: quad + n &* 4 &* B.count, n, &highSums, &lowSums)
     }
 
     /// Rows `firstRow ..< firstRow + R.count` of `x` (one of its blocks) times the 16 weight rows
     /// of Q4_K tile `tile` (`blocks` tile-blocks): row r's 16 outputs go to `output +
     /// r·outputStride`.
     @inline(__always)
-    static func q4_K<R: RowBlock>(_: R.Type, tile: UnsafeRawPointer, blocks: Int, x: ByteActivations, firstRow: Int,
-                                   output: UnsafeMutablePointer<Float>, outputStride: Int) {
-        let n = R.count, quadBytes = n &* 8
+    static func q4_K<R: RowBlock, B: ValueBytes>(_: R.Type, _: B.Type, tile: UnsafeRawPointer, blocks: Int, x: ByteActivations,
+                                                 firstRow: Int, output: UnsafeMutablePointer<Float>, outputStride: Int) {
+        let n = R.count, quadBytes = n &* 4 &* B.count
         let values = x.values(block: firstRow), firstGroup = x.firstGroup(block: firstRow)
         let scales = x.scales + firstGroup, groupSums = x.groupSums + firstGroup
         let low = _mm512_set1_epi8(0x0F)
@@ -255,9 +278,9 @@ enum ByteDot {
                     IntegerDot.prefetchBlock(chunk, bytes: 64, rows: n)
                     let v = _mm512_loadu_si512(chunk)
                     let lowNibbles = _mm512_and_si512(v, low), highNibbles = _mm512_and_si512(_mm512_srli_epi16(v, 4), low)
-                    addNibbles(lowNibbles, highNibbles, quad: groupValues + 2 &* c &* quadBytes, n, &highSums, &lowSums)
+                    addNibbles(B.self, lowNibbles, highNibbles, quad: groupValues + 2 &* c &* quadBytes, n, &highSums, &lowSums)
                 }
-                let sums = joined(highSums, lowSums, n)
+                let sums = joined(B.self, highSums, lowSums, n)
                 let group = (b &* 8 &+ g) &* n
                 forEachRow(n) { r in
                     let rowScale = _mm512_mul_ps(scale, _mm512_set1_ps(scales[group &+ r]))
@@ -273,9 +296,9 @@ enum ByteDot {
 
     /// As `q4_K`, for a Q6_K tile.
     @inline(__always)
-    static func q6_K<R: RowBlock>(_: R.Type, tile: UnsafeRawPointer, blocks: Int, x: ByteActivations, firstRow: Int,
-                                   output: UnsafeMutablePointer<Float>, outputStride: Int) {
-        let n = R.count, quadBytes = n &* 8
+    static func q6_K<R: RowBlock, B: ValueBytes>(_: R.Type, _: B.Type, tile: UnsafeRawPointer, blocks: Int, x: ByteActivations,
+                                                 firstRow: Int, output: UnsafeMutablePointer<Float>, outputStride: Int) {
+        let n = R.count, quadBytes = n &* 4 &* B.count
         let values = x.values(block: firstRow)
         let scales = x.scales + x.firstGroup(block: firstRow), offsets = x.offsets + 2 &* x.firstGroup(block: firstRow)
         let low = _mm512_set1_epi8(0x0F), top = _mm512_set1_epi8(0x30)
@@ -299,11 +322,11 @@ enum ByteDot {
                               _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(v0, 4), low), _mm512_and_si512(_mm512_slli_epi16(h, 2), top)),
                               _mm512_or_si512(_mm512_and_si512(v1, low), _mm512_and_si512(h, top)),
                               _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(v1, 4), low), _mm512_and_si512(_mm512_srli_epi16(h, 2), top)))
-                addBytes(chunks.0, quad: groupValues, n, &highSums, &lowSums)
-                addBytes(chunks.1, quad: groupValues + quadBytes, n, &highSums, &lowSums)
-                addBytes(chunks.2, quad: groupValues + 2 &* quadBytes, n, &highSums, &lowSums)
-                addBytes(chunks.3, quad: groupValues + 3 &* quadBytes, n, &highSums, &lowSums)
-                let sums = joined(highSums, lowSums, n)
+                addBytes(B.self, chunks.0, quad: groupValues, n, &highSums, &lowSums)
+                addBytes(B.self, chunks.1, quad: groupValues + quadBytes, n, &highSums, &lowSums)
+                addBytes(B.self, chunks.2, quad: groupValues + 2 &* quadBytes, n, &highSums, &lowSums)
+                addBytes(B.self, chunks.3, quad: groupValues + 3 &* quadBytes, n, &highSums, &lowSums)
+                let sums = joined(B.self, highSums, lowSums, n)
                 let group = (b &* 8 &+ s / 2) &* n
                 forEachRow(n) { r in
                     let rowScale = _mm512_mul_ps(scale, _mm512_set1_ps(scales[group &+ r]))
@@ -319,10 +342,11 @@ enum ByteDot {
     /// As `q4_K`, for a tile of a 32-value format (`SmallBlockTile`): each block's integer sum
     /// starts at −zero point·Σx̂ and is scaled by the rows' d; with a minimum, m·Σx is added.
     @inline(__always)
-    static func smallBlocks<F: SmallBlockTiling, R: RowBlock>(_ format: F.Type, _: R.Type, tile: UnsafeRawPointer, blocks: Int,
-                                                             x: ByteActivations, firstRow: Int, output: UnsafeMutablePointer<Float>,
-                                                             outputStride: Int) {
-        let n = R.count, quadBytes = n &* 8, regions = SmallBlockTile(format, blocks: blocks)
+    static func smallBlocks<F: SmallBlockTiling, R: RowBlock, B: ValueBytes>(
+        _ format: F.Type, _: R.Type, _: B.Type, tile: UnsafeRawPointer, blocks: Int, x: ByteActivations, firstRow: Int,
+        output: UnsafeMutablePointer<Float>, outputStride: Int
+    ) {
+        let n = R.count, quadBytes = n &* 4 &* B.count, regions = SmallBlockTile(format, blocks: blocks)
         let values = x.values(block: firstRow), firstGroup = x.firstGroup(block: firstRow)
         let scales = x.scales + firstGroup, groupSums = x.groupSums + firstGroup, integerSums = x.integerSums + firstGroup
         let low = _mm512_set1_epi8(0x0F), sixteen = _mm512_set1_epi8(16)
@@ -342,7 +366,7 @@ enum ByteDot {
             }
             if F.bits == 8 {
                 for c in 0..<8 {
-                    addBytes(_mm512_loadu_si512(weights + c &* 64), quad: blockValues + c &* quadBytes, n, &highSums, &lowSums)
+                    addBytes(B.self, _mm512_loadu_si512(weights + c &* 64), quad: blockValues + c &* quadBytes, n, &highSums, &lowSums)
                 }
             } else {
                 for c in 0..<4 {
@@ -354,10 +378,10 @@ enum ByteDot {
                         highNibbles = _mm512_mask_add_epi8(highNibbles, fifthBits.loadUnaligned(fromByteOffset: 16 &* c &+ 8, as: UInt64.self),
                                                            highNibbles, sixteen)
                     }
-                    addNibbles(lowNibbles, highNibbles, quad: blockValues + 2 &* c &* quadBytes, n, &highSums, &lowSums)
+                    addNibbles(B.self, lowNibbles, highNibbles, quad: blockValues + 2 &* c &* quadBytes, n, &highSums, &lowSums)
                 }
             }
-            let sums = joined(highSums, lowSums, n)
+            let sums = joined(B.self, highSums, lowSums, n)
             let d = halves(tile + (regions.d &+ b &* 32)), m = F.hasOffset ? halves(tile + (regions.m &+ b &* 32)) : _mm512_setzero_ps()
             forEachRow(n) { r in
                 totals[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums[r]), _mm512_mul_ps(d, _mm512_set1_ps(scales[group &+ r])), totals[r])
@@ -372,20 +396,32 @@ enum ByteDot {
     /// Weight rows `tiles` (in tiles of 16) of y = x̂ · Wᵀ for every row of `x`: rows in passes of
     /// 8, then one of the 1–7 left, each pass over every tile of the range.
     static func multiply(_ weights: TiledWeights, tiles: Range<Int>, x: ByteActivations, into y: UnsafeMutablePointer<Float>, rows: Int) {
+        if x.bytesPerValue == 1 {
+            multiply(OneByte.self, weights, tiles: tiles, x: x, into: y, rows: rows)
+        } else {
+            multiply(TwoBytes.self, weights, tiles: tiles, x: x, into: y, rows: rows)
+        }
+    }
+
+    private static func multiply<B: ValueBytes>(_ bytes: B.Type, _ weights: TiledWeights, tiles: Range<Int>, x: ByteActivations,
+                                                into y: UnsafeMutablePointer<Float>, rows: Int) {
         var first = 0
         func pass<R: RowBlock>(_ block: R.Type) {
             for t in tiles {
                 let tile = UnsafeRawPointer(weights.data + t &* weights.blocksPerRow &* weights.tileBlockBytes)
                 let output = y + (first &* rows &+ t &* TiledWeights.tileRows)
                 let blocks = weights.blocksPerRow
+                func small<F: SmallBlockTiling>(_ format: F.Type) {
+                    smallBlocks(format, block, bytes, tile: tile, blocks: blocks, x: x, firstRow: first, output: output, outputStride: rows)
+                }
                 switch weights.type {
-                case .q4_K: q4_K(block, tile: tile, blocks: blocks, x: x, firstRow: first, output: output, outputStride: rows)
-                case .q6_K: q6_K(block, tile: tile, blocks: blocks, x: x, firstRow: first, output: output, outputStride: rows)
-                case .q4_0: smallBlocks(Q4_0Format.self, block, tile: tile, blocks: blocks, x: x, firstRow: first, output: output, outputStride: rows)
-                case .q4_1: smallBlocks(Q4_1Format.self, block, tile: tile, blocks: blocks, x: x, firstRow: first, output: output, outputStride: rows)
-                case .q5_0: smallBlocks(Q5_0Format.self, block, tile: tile, blocks: blocks, x: x, firstRow: first, output: output, outputStride: rows)
-                case .q5_1: smallBlocks(Q5_1Format.self, block, tile: tile, blocks: blocks, x: x, firstRow: first, output: output, outputStride: rows)
-                case .q8_0: smallBlocks(Q8_0Format.self, block, tile: tile, blocks: blocks, x: x, firstRow: first, output: output, outputStride: rows)
+                case .q4_K: q4_K(block, bytes, tile: tile, blocks: blocks, x: x, firstRow: first, output: output, outputStride: rows)
+                case .q6_K: q6_K(block, bytes, tile: tile, blocks: blocks, x: x, firstRow: first, output: output, outputStride: rows)
+                case .q4_0: small(Q4_0Format.self)
+                case .q4_1: small(Q4_1Format.self)
+                case .q5_0: small(Q5_0Format.self)
+                case .q5_1: small(Q5_1Format.self)
+                case .q8_0: small(Q8_0Format.self)
                 case .f32, .f16, .bf16, .q5_K: preconditionFailure("\(weights.type) is never tiled")
                 }
             }

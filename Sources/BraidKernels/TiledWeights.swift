@@ -128,6 +128,8 @@ public final class TiledWeights: @unchecked Sendable {  // written once when pac
     let tileBlockBytes: Int
     /// The tiles: tile t's blocks side by side, tile after tile.
     let data: UnsafeMutableRawPointer
+    /// How the products quantize their activations.
+    let precision: ActivationPrecision
 
     /// Whether this build has the byte kernels and a matrix of `rows` rows stored as `type` can be
     /// tiled for them.
@@ -145,14 +147,17 @@ public final class TiledWeights: @unchecked Sendable {  // written once when pac
     /// `matrix` repacked, tiles spread over `pool`; nil when it cannot be tiled (see `canTile`).
     /// With `requantizedTo` (a `TensorType.quantizable` type), a quantized matrix stored in more
     /// bits per value is first requantized to that type, row by row, so the tiles are smaller
-    /// than the file's weights (and no longer equal to them).
-    init?(_ matrix: WeightMatrix, requantizedTo target: TensorType? = nil, pool: ComputePool) {
+    /// than the file's weights (and no longer equal to them). Products quantize their activations
+    /// to `precision`.
+    init?(_ matrix: WeightMatrix, requantizedTo target: TensorType? = nil, precision: ActivationPrecision = .fifteenBit,
+          pool: ComputePool) {
         var stored = matrix.type
         if let target, matrix.type.blockSize >= target.blockSize, target.bitsPerValue < matrix.type.bitsPerValue {
             stored = target
         }
         guard Self.canTile(stored, rows: matrix.rows) else { return nil }
         type = stored
+        self.precision = precision
         blocksPerRow = matrix.columns / stored.blockSize
         tileBlockBytes = Self.tileBlockBytes(stored)
         let tiles = matrix.rows / Self.tileRows

@@ -41,8 +41,10 @@ public struct WeightMatrix: @unchecked Sendable {
     /// are a copy: the caller may then let the mapped pages go (`MappedFile.release`). With
     /// `requantizedTo`, weights stored in more bits per value are requantized to that type
     /// (`TensorType.quantizable`) for every product; rows looked up keep the stored values.
-    public func tiled(requantizedTo target: TensorType? = nil, pool: ComputePool) -> WeightMatrix {
-        guard tiles == nil, let tiles = TiledWeights(self, requantizedTo: target, pool: pool) else { return self }
+    /// Products of the tiles quantize their activations to `activations`.
+    public func tiled(requantizedTo target: TensorType? = nil, activations: ActivationPrecision = .fifteenBit,
+                      pool: ComputePool) -> WeightMatrix {
+        guard tiles == nil, let tiles = TiledWeights(self, requantizedTo: target, precision: activations, pool: pool) else { return self }
         return WeightMatrix(type: type, rows: rows, columns: columns, data: data, tiles: tiles)
     }
 
@@ -124,7 +126,10 @@ public struct WeightMatrix: @unchecked Sendable {
         let int16 = small.contains { !$0.matrix.usesByteKernels(path) } ? QuantizedActivations(x, rows: n, columns: columns) : nil
         let view = int16?.rowsView
         #if canImport(BraidVNNI)
-        let bytes = small.contains { $0.matrix.usesByteKernels(path) } ? ByteActivations(x, rows: n, columns: columns) : nil
+        let precision = small.first { $0.matrix.usesByteKernels(path) }?.matrix.tiles?.precision
+        precondition(small.allSatisfy { !$0.matrix.usesByteKernels(path) || $0.matrix.tiles?.precision == precision },
+                     "every matrix of a fused product quantizes its activations alike")
+        let bytes = precision.map { ByteActivations(x, rows: n, columns: columns, precision: $0) }
         #endif
         // Tasks of a few weight rows (whole tiles for the byte kernels), and what each product's
         // tasks read, held without counting references (`small` and the activations outlive the

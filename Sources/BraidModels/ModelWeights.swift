@@ -28,10 +28,11 @@ struct ModelWeights: Sendable {
     let output: WeightMatrix           // (output tokens × embedding); token_embd when tied
 
     /// The weights of `gguf`; with `requantizedTo`, matrices that take products and are stored
-    /// in more bits per value are requantized to that type (see `WeightMatrix.tiled`); with
-    /// `outputTokens`, the output matrix keeps only the rows of the first that many tokens.
+    /// in more bits per value are requantized to that type (see `WeightMatrix.tiled`); products
+    /// quantize their activations to `activations`; with `outputTokens`, the output matrix keeps
+    /// only the rows of the first that many tokens.
     init(gguf: GGUFFile, configuration c: ModelConfiguration, architecture: any TransformerArchitecture.Type,
-         requantizedTo target: TensorType?, outputTokens: Int?) throws {
+         requantizedTo target: TensorType?, activations: ActivationPrecision, outputTokens: Int?) throws {
         let pool = ComputePool()
         // Matrices that take products are tiled for the byte kernels where the build has them.
         // `keeping` rows (all by default) of a matrix of `rows`: the first ones, which follow each other.
@@ -44,7 +45,7 @@ struct ModelWeights: Sendable {
             return products ? tiled(matrix, of: tensor) : matrix
         }
         func tiled(_ matrix: WeightMatrix, of tensor: GGUFTensor) -> WeightMatrix {
-            let tiled = matrix.tiled(requantizedTo: target, pool: pool)
+            let tiled = matrix.tiled(requantizedTo: target, activations: activations, pool: pool)
             // Repacked weights are read from their tiles; the mapped bytes need not stay in memory
             // too (rows looked up in a tied embedding are read back from the file as needed).
             if tiled.tiles != nil { gguf.release(tensor) }

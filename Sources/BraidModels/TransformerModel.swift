@@ -23,6 +23,8 @@ public final class TransformerModel: Sendable {
     public let configuration: ModelConfiguration
     /// The architecture's traits.
     public let architecture: any TransformerArchitecture.Type
+    /// How finely small batches' activations are quantized where the byte kernels run.
+    public let activationPrecision: ActivationPrecision
     let weights: ModelWeights
     let rope: RotaryEmbedding
     /// Keeps the mapped file (which the weights point into) alive.
@@ -35,7 +37,10 @@ public final class TransformerModel: Sendable {
     /// computes logits for only the first that many tokens of the vocabulary, the others' being
     /// −∞ (for drafting: in byte-level BPE vocabularies ids follow merge order, so the first
     /// tokens are the frequent ones, and the output matrix is the largest the model reads).
-    public init(gguf: GGUFFile, requantizedTo target: TensorType? = nil, outputTokens: Int? = nil) throws {
+    /// `activations` sets how finely the byte kernels quantize the activations of small batches
+    /// (`ActivationPrecision`; AVX-512 VNNI builds only).
+    public init(gguf: GGUFFile, requantizedTo target: TensorType? = nil, activations: ActivationPrecision = .fifteenBit,
+                outputTokens: Int? = nil) throws {
         if let target, !TensorType.quantizable.contains(target) {
             throw ModelError.unsupportedFeature("weights can be requantized to \(TensorType.quantizable.map(\.description).joined(separator: " or ")), not \(target)")
         }
@@ -47,7 +52,8 @@ public final class TransformerModel: Sendable {
             throw ModelError.unsupportedFeature("logits for \(outputTokens) tokens: at least one is needed")
         }
         weights = try ModelWeights(gguf: gguf, configuration: configuration, architecture: architecture, requantizedTo: target,
-                                   outputTokens: outputTokens)
+                                   activations: activations, outputTokens: outputTokens)
+        activationPrecision = activations
         rope = RotaryEmbedding(style: architecture.ropeStyle, dimensionCount: configuration.ropeDimensionCount,
                                base: configuration.ropeBase)
     }

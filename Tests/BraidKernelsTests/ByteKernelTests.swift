@@ -1,5 +1,6 @@
-// The byte kernels (15-bit activations in two bytes × tiled weights, AVX-512 VNNI builds)
-// against a float64 product of the dequantized weights, with the error bound of the activations;
+// The byte kernels (15-bit activations in two bytes, or 8-bit in one, × tiled weights, AVX-512
+// VNNI builds) against a float64 product of the dequantized weights, with the error bound of the
+// activations;
 // and the tiles' own dequantization against the original blocks'.
 @testable import BraidKernels
 import Testing
@@ -9,8 +10,9 @@ struct ByteKernelTests {
     static let types: [TensorType] = [.q4_K, .q6_K, .q4_0, .q4_1, .q5_0, .q5_1, .q8_0]
 
     /// `bytes` as a matrix, tiled (the bytes must outlive the result's use).
-    static func tiled(_ type: TensorType, rows: Int, columns: Int, _ raw: UnsafeRawBufferPointer) -> WeightMatrix {
-        WeightMatrix(type: type, rows: rows, columns: columns, data: raw.baseAddress!).tiled(pool: ComputePool())
+    static func tiled(_ type: TensorType, rows: Int, columns: Int, _ raw: UnsafeRawBufferPointer,
+                      precision: ActivationPrecision = .fifteenBit) -> WeightMatrix {
+        WeightMatrix(type: type, rows: rows, columns: columns, data: raw.baseAddress!).tiled(activations: precision, pool: ComputePool())
     }
 
     @Test("tiles exist exactly in builds with the byte kernels, for whole tiles of 16 rows")
@@ -39,9 +41,12 @@ struct ByteKernelTests {
         }
     }
 
-    @Test("1…16 rows against float64, within the bound of 15-bit activations; each row of a batch as alone", arguments: types)
-    func multiply(type: TensorType) throws {
+    @Test("1…16 rows against float64, within the bound of the activations' precision; each row of a batch as alone",
+          arguments: types, ActivationPrecision.allCases)
+    func multiply(type: TensorType, precision: ActivationPrecision) throws {
         guard KernelPath.compiledForVNNI else { return }
+        // The rounding of a value is at most half a step of its 32's scale: max|x| / 32512 or / 254.
+        let steps: Double = precision == .eightBit ? 254 : 32512
         var random = TestRandom(state: 70 + UInt64(type.rawValue))
         for (rows, columns) in type.blockSize == 256 ? [(16, 256), (48, 768)] : [(16, 96), (48, 576)] {
             let bytes = randomBlocks(type, blocks: rows * columns / type.blockSize, random: &random)
@@ -54,7 +59,7 @@ struct ByteKernelTests {
                 x[0] = 40  // an outlier only widens its own group's step
                 var y = [Float](repeating: .nan, count: n * rows), alone = [Float](repeating: .nan, count: rows)
                 try bytes.withUnsafeBytes { raw in
-                    let matrix = Self.tiled(type, rows: rows, columns: columns, raw)
+                    let matrix = Self.tiled(type, rows: rows, columns: columns, raw, precision: precision)
                     _ = try #require(matrix.tiles)
                     matrix.multiply(x, count: n, into: &y, pool: ComputePool())
                     for i in 0..<n {
@@ -66,7 +71,7 @@ struct ByteKernelTests {
                 }
                 for i in 0..<n {
                     for r in 0..<rows {
-                        let (expected, magnitude, bound) = referenceDot(x, dense, row: i, weightRow: r, columns: columns, span: 32, steps: 32512)
+                        let (expected, magnitude, bound) = referenceDot(x, dense, row: i, weightRow: r, columns: columns, span: 32, steps: steps)
                         let error = abs(Double(y[i * rows + r]) - expected)
                         #expect(error <= bound + 1e-5 * magnitude + 1e-6, "\(type) rows \(rows) n \(n) [\(i), \(r)]: error \(error), bound \(bound)")
                     }

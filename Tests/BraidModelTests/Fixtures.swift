@@ -21,13 +21,14 @@ enum Fixtures {
     nonisolated(unsafe) private static var loaded: [String: LanguageModel] = [:]
     private static let lock = NSLock()
 
-    /// A real model, loaded once per test process.
-    static func model(_ name: String) throws -> LanguageModel {
+    /// A real model, loaded once per test process (and per activation precision).
+    static func model(_ name: String, activations: ActivationPrecision = .fifteenBit) throws -> LanguageModel {
         lock.lock()
         defer { lock.unlock() }
-        if let model = loaded[name] { return model }
-        let model = try LanguageModel.load(name)
-        loaded[name] = model
+        let key = "\(name) \(activations.rawValue)"
+        if let model = loaded[key] { return model }
+        let model = try LanguageModel.load(name, activations: activations)
+        loaded[key] = model
         return model
     }
 }
