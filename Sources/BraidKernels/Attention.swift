@@ -10,7 +10,7 @@
 // share a block) go through each chunk together, in register tiles of 4 rows:
 //
 //   scores   s[r][j…j+15] = Σ_c q[r][c] · K[c][j…j+15]     keys in tiles of 16: component c of
-//                                                          16 consecutive keys is one vector pair
+//                                                          16 consecutive keys is one 16-lane vector
 //   outputs  o[r][c…c+15] += Σ_j p[r][j] · V[j][c…c+15]    values in tiles of 16 columns
 //
 // Both tiles are contiguous in the cache (see `KeyValueLayout`), so every pass streams memory in
@@ -71,7 +71,7 @@ public struct QueryGroup: Sendable {
 /// A last tile narrower than 16 (a block size or head dimension that is not a multiple of 16) is
 /// stored at its own width.
 public struct KeyValueLayout {
-    /// Keys (of scores) and columns (of outputs) per tile: two 8-lane vectors.
+    /// Keys (of scores) and columns (of outputs) per tile: one 16-lane vector (one AVX-512 register, two AVX2 ones).
     public static let tile = 16
 
     /// This head's keys in block 0.
@@ -270,50 +270,47 @@ public enum Attention {
     /// The product both passes are made of, for 4 rows: `y_r[0…15] (+)= Σ_i x_r[i] · tile[16i …
     /// 16i+15]` over `count` lines of a tile (scores: x = queries, lines = key components;
     /// outputs: x = probabilities, lines = value slots). Asks for the line `ahead` bytes past each
-    /// line it reads, where `ahead` is given (the next tile, on the first pass over this one).
+    /// line it reads, where `ahead` is given (the next tile, on the first pass over this one). A
+    /// line is one 16-lane vector: one register on AVX-512, two on AVX2 (each lane's chain of
+    /// multiply-adds is the same either way).
     @inline(__always)
     private static func multiplyTile(_ x0: UnsafePointer<Float>, _ x1: UnsafePointer<Float>, _ x2: UnsafePointer<Float>,
                                      _ x3: UnsafePointer<Float>, tile: UnsafePointer<Float>, count: Int, ahead: Int?,
                                      accumulate: Bool, _ y0: UnsafeMutablePointer<Float>, _ y1: UnsafeMutablePointer<Float>,
                                      _ y2: UnsafeMutablePointer<Float>, _ y3: UnsafeMutablePointer<Float>) {
-        let zero = (SIMD8<Float>(), SIMD8<Float>())
-        var (a0, b0) = accumulate ? load(y0) : zero, (a1, b1) = accumulate ? load(y1) : zero
-        var (a2, b2) = accumulate ? load(y2) : zero, (a3, b3) = accumulate ? load(y3) : zero
+        var a0 = accumulate ? load(y0) : .zero, a1 = accumulate ? load(y1) : .zero
+        var a2 = accumulate ? load(y2) : .zero, a3 = accumulate ? load(y3) : .zero
         var line = UnsafeRawPointer(tile)
         for i in 0..<count {
             if let ahead { braid_prefetch(line + ahead) }
-            let low = line.loadUnaligned(as: SIMD8<Float>.self), high = line.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self)
-            let w0 = SIMD8(repeating: x0[i]), w1 = SIMD8(repeating: x1[i]), w2 = SIMD8(repeating: x2[i]), w3 = SIMD8(repeating: x3[i])
-            a0 = multiplyAdd(a0, w0, low); b0 = multiplyAdd(b0, w0, high)
-            a1 = multiplyAdd(a1, w1, low); b1 = multiplyAdd(b1, w1, high)
-            a2 = multiplyAdd(a2, w2, low); b2 = multiplyAdd(b2, w2, high)
-            a3 = multiplyAdd(a3, w3, low); b3 = multiplyAdd(b3, w3, high)
+            let v = line.loadUnaligned(as: SIMD16<Float>.self)
+            a0 = multiplyAdd(a0, SIMD16(repeating: x0[i]), v)
+            a1 = multiplyAdd(a1, SIMD16(repeating: x1[i]), v)
+            a2 = multiplyAdd(a2, SIMD16(repeating: x2[i]), v)
+            a3 = multiplyAdd(a3, SIMD16(repeating: x3[i]), v)
             line += 4 * KeyValueLayout.tile
         }
-        store(a0, b0, to: y0)
-        store(a1, b1, to: y1)
-        store(a2, b2, to: y2)
-        store(a3, b3, to: y3)
+        store(a0, to: y0)
+        store(a1, to: y1)
+        store(a2, to: y2)
+        store(a3, to: y3)
     }
 
     @inline(__always)
-    private static func load(_ p: UnsafeMutablePointer<Float>) -> (SIMD8<Float>, SIMD8<Float>) {
-        let raw = UnsafeRawPointer(p)
-        return (raw.loadUnaligned(as: SIMD8<Float>.self), raw.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self))
+    private static func load(_ p: UnsafeMutablePointer<Float>) -> SIMD16<Float> {
+        UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
     }
 
     @inline(__always)
-    private static func store(_ low: SIMD8<Float>, _ high: SIMD8<Float>, to p: UnsafeMutablePointer<Float>) {
-        let raw = UnsafeMutableRawPointer(p)
-        raw.storeBytes(of: low, as: SIMD8<Float>.self)
-        raw.storeBytes(of: high, toByteOffset: 32, as: SIMD8<Float>.self)
+    private static func store(_ value: SIMD16<Float>, to p: UnsafeMutablePointer<Float>) {
+        UnsafeMutableRawPointer(p).storeBytes(of: value, as: SIMD16<Float>.self)
     }
 
     /// a + x·y, fused where the build has a fused multiply-add instruction (x86 builds without FMA
     /// would turn it into a library call per lane, so they round twice instead). Lanes and
     /// scalars round alike, so a tile and the scalar loops for its edges give the same bits.
     @inline(__always)
-    private static func multiplyAdd(_ a: SIMD8<Float>, _ x: SIMD8<Float>, _ y: SIMD8<Float>) -> SIMD8<Float> {
+    private static func multiplyAdd(_ a: SIMD16<Float>, _ x: SIMD16<Float>, _ y: SIMD16<Float>) -> SIMD16<Float> {
         #if canImport(BraidAVX2) || arch(arm64)
         return a.addingProduct(x, y)
         #else
