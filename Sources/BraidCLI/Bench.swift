@@ -203,8 +203,8 @@ struct Bench: ParsableCommand {
         return BenchReport(
             model: URL(fileURLWithPath: model.file.path).deletingPathExtension().lastPathComponent,
             modelBytes: model.file.fileSize, threads: pool.threadCount, promptTokens: promptTokens, genTokens: genTokens,
-            repetitions: repetitions, prompt: Statistics(promptRates), decode: Statistics(decodeRates), batched: batched,
-            kvCacheBytes: kvBytes, peakResidentBytes: Self.peakResidentBytes())
+            activationBits: KernelPath.compiledForVNNI ? model.transformer.activationPrecision.rawValue : "16", repetitions: repetitions, prompt: Statistics(promptRates),
+            decode: Statistics(decodeRates), batched: batched, kvCacheBytes: kvBytes, peakResidentBytes: Self.peakResidentBytes())
     }
 
     /// The time of one forward pass of n tokens of one sequence after a 128-token prompt, logits
@@ -300,6 +300,8 @@ struct BenchReport {
     let threads: Int
     let promptTokens: Int
     let genTokens: Int
+    /// Bits per activation of the small-batch kernels: "15" or "8" (byte kernels), "16" (int16 kernels).
+    let activationBits: String
     let repetitions: Int
     let prompt: Statistics
     let decode: Statistics
@@ -320,7 +322,8 @@ struct BenchReport {
 
     var json: [String: Any] {
         [
-            "model": model, "model_bytes": modelBytes, "threads": threads, "build": KernelPath.targetDescription, "p": promptTokens, "n": genTokens,
+            "model": model, "model_bytes": modelBytes, "threads": threads, "build": KernelPath.targetDescription,
+            "activation_bits": Int(activationBits) ?? 0, "p": promptTokens, "n": genTokens,
             "reps": repetitions, "prompt_tokens_per_s": prompt.json, "decode_tokens_per_s": decode.json,
             "batched": batched.map { result -> [String: Any] in
                 ["batch": result.size, "tokens_per_s": result.tokensPerSecond.json, "ms_per_step": result.stepMilliseconds.json,
@@ -398,7 +401,7 @@ struct BenchReport {
         return line(rows[0]) + rule + rows.dropFirst().map(line).joined() + "\n"
             + "peak RSS \(Self.mebibytes(peakResidentBytes)) = \(String(format: "%.2f", Double(peakResidentBytes) / (file + kv)))"
             + " × (model file \(size) + KV cache \(Self.mebibytes(kvCacheBytes))); \(repetitions) repetition\(repetitions == 1 ? "" : "s")"
-            + "; build: \(KernelPath.targetDescription)\n"
+            + "; build: \(KernelPath.targetDescription), \(activationBits)-bit activations\n"
             + branchTable + forwardTable
     }
 
