@@ -141,4 +141,35 @@ struct AutoDrafterTests {
         #expect(time < lookupAlone * 1.03 && time < 0.85 * modelAlone,
                 "\(time) ms against \(lookupAlone) (lookup alone), \(modelAlone) (model alone); \(steps)")
     }
+
+    /// Plain tokens `auto` decodes from a context of `promptLength` before it first asks the
+    /// draft model `model` (a lookup among `options` drafts where it matches, each of its drafts
+    /// accepted).
+    static func plainTokensBeforeDraftModel(_ options: [SimulatedDrafter], model: SimulatedDrafter, promptLength: Int) throws -> Int {
+        let auto = AutoDrafter(options: options)
+        var context = [TokenID](repeating: 1, count: promptLength), plainTokens = 0
+        while context.count < promptLength + 1000 {
+            let tree = try auto.draft(context: context, maximumDepth: 16)
+            let drafter = options.first { $0.id == tree.tokens.first }
+            if drafter === model { return plainTokens }
+            let produced = drafter?.tokens ?? 1
+            if drafter == nil { plainTokens += 1 }
+            var verification = Verification(acceptedNodes: Array(0..<(produced - 1)), acceptedTokens: Array(repeating: 7, count: produced - 1),
+                                            next: 7, targetChoices: [])
+            verification.forwardMilliseconds = drafter?.milliseconds ?? 60
+            context += Array(repeating: 7, count: produced)
+            auto.observe(verification, tree: tree, context: context)
+        }
+        return plainTokens
+    }
+
+    @Test("warms a draft model up after a tenth of the context decoded plainly while no lookup draft was accepted, a quarter once one was")
+    func warmUpShare() throws {
+        // Plain tokens p from a context of 200: p ≥ 0.1·(200 + p) at p = 23; p ≥ 0.25·(200 + 2·10 + p) at p = 74.
+        let model = SimulatedDrafter(name: "model", id: 10, tokens: 3, milliseconds: 100, catchUpPerToken: 5)
+        #expect(try Self.plainTokensBeforeDraftModel([model], model: model, promptLength: 200) == 23)
+        let earlyLookup = SimulatedDrafter(name: "lookup", id: 11, tokens: 2, milliseconds: 62) { $0 < 220 }
+        let copying = try Self.plainTokensBeforeDraftModel([model, earlyLookup], model: model, promptLength: 200)
+        #expect(copying >= 70 && copying <= 76, "\(copying)")
+    }
 }
