@@ -203,7 +203,8 @@ struct Bench: ParsableCommand {
         return BenchReport(
             model: URL(fileURLWithPath: model.file.path).deletingPathExtension().lastPathComponent,
             modelBytes: model.file.fileSize, threads: pool.threadCount, promptTokens: promptTokens, genTokens: genTokens,
-            activationBits: KernelPath.compiledForVNNI ? model.transformer.activationPrecision.rawValue : "16", repetitions: repetitions, prompt: Statistics(promptRates),
+            activationBits: KernelPath.compiledForVNNI ? model.transformer.activationPrecision.bits : 16,
+            repetitions: repetitions, prompt: Statistics(promptRates),
             decode: Statistics(decodeRates), batched: batched, kvCacheBytes: kvBytes, peakResidentBytes: Self.peakResidentBytes())
     }
 
@@ -300,8 +301,8 @@ struct BenchReport {
     let threads: Int
     let promptTokens: Int
     let genTokens: Int
-    /// Bits per activation of the small-batch kernels: "15" or "8" (byte kernels), "16" (int16 kernels).
-    let activationBits: String
+    /// Bits per activation of the small-batch kernels: 15 or 8 (byte kernels), 16 (int16 kernels).
+    let activationBits: Int
     let repetitions: Int
     let prompt: Statistics
     let decode: Statistics
@@ -323,7 +324,7 @@ struct BenchReport {
     var json: [String: Any] {
         [
             "model": model, "model_bytes": modelBytes, "threads": threads, "build": KernelPath.targetDescription,
-            "activation_bits": Int(activationBits) ?? 0, "p": promptTokens, "n": genTokens,
+            "activation_bits": activationBits, "p": promptTokens, "n": genTokens,
             "reps": repetitions, "prompt_tokens_per_s": prompt.json, "decode_tokens_per_s": decode.json,
             "batched": batched.map { result -> [String: Any] in
                 ["batch": result.size, "tokens_per_s": result.tokensPerSecond.json, "ms_per_step": result.stepMilliseconds.json,

@@ -21,11 +21,14 @@ struct ModelOptions: ParsableArguments {
     var threads: Int?
 
     @Option(name: .customLong("activation-bits"),
-            help: "Bits per activation in the byte kernels of AVX-512 VNNI builds: 15 (logits within 0.5% of a float64 pass) or 8 (llama.cpp's precision; faster for several tokens or branches at once).")
+            help: "Bits per activation in the byte kernels of AVX-512 VNNI builds: 15 (logits within about 0.6% of a float64 pass) or 8 (llama.cpp's precision; faster for several tokens or branches at once).")
     var activationBits: ActivationPrecision = .fifteenBit
 
     func load() throws -> (LanguageModel, milliseconds: Double) {
         if let threads, threads <= 0 { throw BraidError.invalidParameter("--threads must be > 0 (got \(threads))") }
+        if activationBits == .eightBit && !KernelPath.compiledForVNNI {
+            FileHandle.standardError.write(Data("braid: note: --activation-bits 8 applies to AVX-512 VNNI builds only; this build's kernels take 16 bits\n".utf8))
+        }
         let clock = ContinuousClock()
         let start = clock.now
         let model = try load(model)

@@ -71,7 +71,7 @@ public struct QueryGroup: Sendable {
 /// A last tile narrower than 16 (a block size or head dimension that is not a multiple of 16) is
 /// stored at its own width.
 public struct KeyValueLayout {
-    /// Keys (of scores) and columns (of outputs) per tile: one 16-lane vector (one AVX-512 register, two AVX2 ones).
+    /// Keys (of scores) and columns (of outputs) per tile: one 16-lane vector (one AVX-512 register, two AVX2 or four NEON ones).
     public static let tile = 16
 
     /// This head's keys in block 0.
@@ -271,8 +271,8 @@ public enum Attention {
     /// 16i+15]` over `count` lines of a tile (scores: x = queries, lines = key components;
     /// outputs: x = probabilities, lines = value slots). Asks for the line `ahead` bytes past each
     /// line it reads, where `ahead` is given (the next tile, on the first pass over this one). A
-    /// line is one 16-lane vector: one register on AVX-512, two on AVX2 (each lane's chain of
-    /// multiply-adds is the same either way).
+    /// line is one 16-lane vector: one register on AVX-512, two on AVX2, four on NEON (each
+    /// lane's chain of multiply-adds is the same either way).
     @inline(__always)
     private static func multiplyTile(_ x0: UnsafePointer<Float>, _ x1: UnsafePointer<Float>, _ x2: UnsafePointer<Float>,
                                      _ x3: UnsafePointer<Float>, tile: UnsafePointer<Float>, count: Int, ahead: Int?,

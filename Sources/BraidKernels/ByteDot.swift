@@ -16,10 +16,10 @@
 // 3.3% (`GoldenTests`).
 //
 // `ActivationPrecision.eightBit` takes one byte per value instead (x̂ = h, d = max|x| / 127 per 32,
-// as llama.cpp's Q8_0/Q8_1): one vpdpbusd per 4 weights and row instead of two. The minimum and
-// zero-point terms then use the quantized sums d·Σx̂ (as llama.cpp's Q8_1 and Q8_K do), whose
-// errors cancel against the products'; with the exact Float sums they do not (logits 54% off on
-// SmolLM2, measured 2026-11-25).
+// as llama.cpp's Q8_0/Q8_1): one vpdpbusd per 4 weights and row instead of two. The minimum
+// terms (Q4_K, Q4_1, Q5_1) then use the quantized sums d·Σx̂ (as llama.cpp's Q8_1 and Q8_K do),
+// whose errors cancel against the products'; with the exact Float sums they do not (logits 54% off
+// on SmolLM2, measured 2026-11-25). Zero points take Σx̂ in either mode.
 #if canImport(BraidVNNI)
 import BraidCPU
 import BraidVNNI
@@ -71,7 +71,7 @@ final class ByteActivations: @unchecked Sendable {  // written before, read duri
         groupSums = .allocate(capacity: count / 32)
         offsets = .allocate(capacity: count / 16)
         integerSums = .allocate(capacity: count / 32)
-        let largestValue: Float = oneByte ? 127 : Self.largest, quadBytes = 4 * bytesPerValue
+        let largestValue = oneByte ? Self.largestOneByte : Self.largest, rowQuadBytes = 4 * bytesPerValue
         let signless = _mm512_castsi512_ps(_mm512_set1_epi32(0x7FFF_FFFF)), limit = Int32(largestValue)
         let upper = _mm512_set1_epi32(limit), lower = _mm512_set1_epi32(-limit)
         var first = 0
@@ -79,7 +79,7 @@ final class ByteActivations: @unchecked Sendable {  // written before, read duri
             let n = blockRows(from: first)
             for r in 0..<n {
                 let source = x + (first + r) * columns
-                let values = UnsafeMutableRawPointer(mutating: values(block: first) + r * quadBytes)
+                let values = UnsafeMutableRawPointer(mutating: values(block: first) + r * rowQuadBytes)
                 for group in 0..<(columns / 32) {
                     let v0 = _mm512_loadu_ps(source + 32 * group), v1 = _mm512_loadu_ps(source + 32 * group + 16)
                     // maxps returns its second operand when either is NaN: a NaN never replaces.
@@ -94,19 +94,20 @@ final class ByteActivations: @unchecked Sendable {  // written before, read duri
                         let v = sixteen == 0 ? v0 : v1
                         // cvtps2dq rounds to nearest even; NaN and huge values become INT32_MIN, clamped.
                         let q = _mm512_max_epi32(_mm512_min_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(v, scale)), upper), lower)
-                        let high = oneByte ? q : _mm512_srai_epi32(_mm512_add_epi32(q, _mm512_set1_epi32(64)), 7)  // x̂ / 128, rounded
-                        let low = _mm512_sub_epi32(q, _mm512_slli_epi32(high, 7))
+                        // Two bytes: h = x̂ / 128 rounded, l = x̂ − 128·h. One byte: h = x̂.
+                        let high = oneByte ? q : _mm512_srai_epi32(_mm512_add_epi32(q, _mm512_set1_epi32(64)), 7)
                         let highs = unsafeBitCast(_mm512_cvtepi32_epi8(high), to: SIMD4<UInt32>.self)
-                        let lows = unsafeBitCast(_mm512_cvtepi32_epi8(low), to: SIMD4<UInt32>.self)
+                        let lows = oneByte ? nil : unsafeBitCast(_mm512_cvtepi32_epi8(_mm512_sub_epi32(q, _mm512_slli_epi32(high, 7))),
+                                                                 to: SIMD4<UInt32>.self)
                         for quad in 0..<4 {
-                            let at = ((8 * group + 4 * sixteen + quad) * n) * quadBytes
+                            let at = ((8 * group + 4 * sixteen + quad) * n) * rowQuadBytes
                             values.storeBytes(of: highs[quad], toByteOffset: at, as: UInt32.self)
-                            if !oneByte { values.storeBytes(of: lows[quad], toByteOffset: at + 4, as: UInt32.self) }
+                            if let lows { values.storeBytes(of: lows[quad], toByteOffset: at + 4, as: UInt32.self) }
                         }
                         let integerSum = _mm512_reduce_add_epi32(q)
                         offsets[2 * firstGroup(block: first) + (2 * group + sixteen) * n + r] = -32 &* integerSum
                         integerTotal &+= integerSum
-                        total += _mm512_reduce_add_ps(v)
+                        if !oneByte { total += _mm512_reduce_add_ps(v) }
                     }
                     groupSums[groupIndex] = oneByte ? scales[groupIndex] * Float(integerTotal) : total
                     integerSums[groupIndex] = integerTotal
@@ -136,8 +137,10 @@ final class ByteActivations: @unchecked Sendable {  // written before, read duri
         min(8, rows - first)
     }
 
-    /// The largest |x̂|: 127·128, so that h stays within −127…127.
+    /// The largest |x̂| with two bytes: 127·128, so that h stays within −127…127.
     static let largest: Float = 16256
+    /// The largest |x̂| with one byte.
+    static let largestOneByte: Float = 127
 
     deinit {
         bytes.deallocate()

@@ -2,7 +2,7 @@
 // weight rows; in each 64-byte register the 16 int32 lanes are the 16 rows, and the four bytes of
 // a lane are four consecutive columns of its row. One vpdpbusd then multiplies 4 columns of 16
 // rows by the same 4 activation bytes, broadcast from memory (ByteDot takes two, one per byte of
-// its 15-bit activations), and every per-row scale of a block or sub-block lands in its row's
+// its 15-bit activations, or one with 8-bit activations), and every per-row scale of a block or sub-block lands in its row's
 // lane, so its integer sum is scaled by one float multiply-add for all 16 rows. Unpacking is one
 // `and` (and a shift) per 128 weights, shared by every activation row: a forward of 8 tokens
 // costs 1.9× one rather than 2.6× with the int16 kernels (README, "How the time is spent").
@@ -128,7 +128,8 @@ public final class TiledWeights: @unchecked Sendable {  // written once when pac
     let tileBlockBytes: Int
     /// The tiles: tile t's blocks side by side, tile after tile.
     let data: UnsafeMutableRawPointer
-    /// How the products quantize their activations.
+    /// How the small-batch products quantize their activations (sgemm, for prompts, takes the
+    /// Floats as they are).
     let precision: ActivationPrecision
 
     /// Whether this build has the byte kernels and a matrix of `rows` rows stored as `type` can be

@@ -63,8 +63,8 @@ public final class AutoDrafter: Drafter {
     /// Lookups whose draft (or check of a draft not made) this step did not use.
     private var declined: [Int] = []
     /// Tokens decoded plainly (no drafter drafted): those a draft model could have sped up; and
-    /// drafted tokens of lookups accepted.
-    private var plainTokens = 0, lookupAccepted = 0
+    /// whether a token of a lookup draft has been accepted.
+    private var plainTokens = 0, lookupDraftAccepted = false
     /// Time of all steps, and what retries lost against the chosen option, in milliseconds.
     private var elapsed = 0.0, explorationCost = 0.0
     /// Times each drafter is asked to draft at the start (enough steps to see past the first
@@ -85,11 +85,12 @@ public final class AutoDrafter: Drafter {
     /// lookups cover the text, as on edits that copy the prompt, they never are) loses at most
     /// what the model would have saved on those.
     static let lazyWarmUp = 0.25
-    /// The share from which a draft model is warmed up while no lookup draft has paid yet: text
+    /// The share from which a draft model is warmed up while no token of a lookup draft has been
+    /// accepted yet: text
     /// that copies nothing (code written from a short request) is decoded plainly from its first
     /// token, and waiting for a quarter of the context there left 16–24 of 256 tokens to plain
     /// decoding (2026-12-06: `auto` 0.92× the draft model alone on code; 0.97× with this). On an
-    /// edit the lookups pay from the first copied line, before this share is reached.
+    /// edit a lookup draft is accepted from the first copied line, before this share is reached.
     static let eagerWarmUp = 0.1
     /// Share of the time so far that retries of losing options may cost.
     static let explorationShare = 0.02
@@ -161,13 +162,13 @@ public final class AutoDrafter: Drafter {
 
     /// Whether `option` is still to be warmed up: plain decoding first, then the drafters that
     /// are not lookups (a draft model) once the tokens decoded plainly reach `lazyWarmUp` × the
-    /// context (`eagerWarmUp` × while no lookup draft has paid). Lookups need none: they are asked
+    /// context (`eagerWarmUp` × while no token of a lookup draft has been accepted). Lookups need none: they are asked
     /// at every step and learn from every step.
     private func warmsUp(_ option: Int, contextLength: Int) -> Bool {
         guard asked[option] < (option == plain ? Self.plainWarmupSteps : Self.warmupSteps) else { return false }
         guard option != plain else { return true }
         guard asked[plain] >= Self.plainWarmupSteps, !options[option].isLookup else { return false }
-        let share = lookupAccepted == 0 ? Self.eagerWarmUp : Self.lazyWarmUp
+        let share = lookupDraftAccepted ? Self.lazyWarmUp : Self.eagerWarmUp
         return asked[option] > 0 || Double(plainTokens) >= share * Double(contextLength)
     }
 
@@ -260,7 +261,7 @@ public final class AutoDrafter: Drafter {
         if current != plain && !options[current].isLookup && asked[current] == Self.warmupSteps && !exploring { chosen = current }
         if option == plain { plainTokens += verification.producedTokens }
         let byLookup = option != plain && options[option].isLookup
-        if byLookup { lookupAccepted += verification.acceptedTokens.count }
+        if byLookup && !verification.acceptedTokens.isEmpty { lookupDraftAccepted = true }
         lookupTokens.add(byLookup ? Double(verification.producedTokens) : 0)
         lookupMilliseconds.add(byLookup ? time : 0)
         otherTokens.add(byLookup ? 0 : Double(verification.producedTokens))
