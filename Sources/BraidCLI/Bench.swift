@@ -203,7 +203,7 @@ struct Bench: ParsableCommand {
         return BenchReport(
             model: URL(fileURLWithPath: model.file.path).deletingPathExtension().lastPathComponent,
             modelBytes: model.file.fileSize, threads: pool.threadCount, promptTokens: promptTokens, genTokens: genTokens,
-            activationBits: KernelPath.compiledForVNNI ? model.transformer.activationPrecision.bits : 16,
+            activationBits: KernelPath.compiledForVNNI ? model.transformer.activationPrecision.rawValue : 16,
             repetitions: repetitions, prompt: Statistics(promptRates),
             decode: Statistics(decodeRates), batched: batched, kvCacheBytes: kvBytes, peakResidentBytes: Self.peakResidentBytes())
     }

@@ -41,9 +41,7 @@ struct ModelOptions: ParsableArguments {
     }
 }
 
-extension ActivationPrecision: ExpressibleByArgument {
-    public static var allValueStrings: [String] { allCases.map(\.rawValue) }
-}
+extension ActivationPrecision: ExpressibleByArgument {}
 
 /// Runs `body`, turning any error into one line on stderr and exit code 1.
 func reportingErrors(_ body: () throws -> Void) throws {

@@ -71,7 +71,8 @@ public struct QueryGroup: Sendable {
 /// A last tile narrower than 16 (a block size or head dimension that is not a multiple of 16) is
 /// stored at its own width.
 public struct KeyValueLayout {
-    /// Keys (of scores) and columns (of outputs) per tile: one 16-lane vector (one AVX-512 register, two AVX2 or four NEON ones).
+    /// Keys (of scores) and columns (of outputs) per tile: one 16-lane vector (one AVX-512
+    /// register, two AVX2 or four NEON ones).
     public static let tile = 16
 
     /// This head's keys in block 0.

@@ -2,10 +2,11 @@
 // weight rows; in each 64-byte register the 16 int32 lanes are the 16 rows, and the four bytes of
 // a lane are four consecutive columns of its row. One vpdpbusd then multiplies 4 columns of 16
 // rows by the same 4 activation bytes, broadcast from memory (ByteDot takes two, one per byte of
-// its 15-bit activations, or one with 8-bit activations), and every per-row scale of a block or sub-block lands in its row's
-// lane, so its integer sum is scaled by one float multiply-add for all 16 rows. Unpacking is one
-// `and` (and a shift) per 128 weights, shared by every activation row: a forward of 8 tokens
-// costs 1.9× one rather than 2.6× with the int16 kernels (README, "How the time is spent").
+// its 15-bit activations, or one with 8-bit activations), and every per-row scale of a block or
+// sub-block lands in its row's lane, so its integer sum is scaled by one float multiply-add for
+// all 16 rows. Unpacking is one `and` (and a shift) per 128 weights, shared by every activation
+// row: a forward of 8 tokens costs 1.9× one rather than 2.6× with the int16 kernels (README, "How
+// the time is spent").
 //
 // One tile-block (16 rows × 256 columns, one K block of each row), Q4_K, 2368 bytes:
 //

@@ -86,11 +86,11 @@ public final class AutoDrafter: Drafter {
     /// what the model would have saved on those.
     static let lazyWarmUp = 0.25
     /// The share from which a draft model is warmed up while no token of a lookup draft has been
-    /// accepted yet: text
-    /// that copies nothing (code written from a short request) is decoded plainly from its first
-    /// token, and waiting for a quarter of the context there left 16–24 of 256 tokens to plain
-    /// decoding (2026-12-06: `auto` 0.92× the draft model alone on code; 0.97× with this). On an
-    /// edit a lookup draft is accepted from the first copied line, before this share is reached.
+    /// accepted yet: text that copies nothing (code written from a short request) is decoded
+    /// plainly from its first token, and waiting for a quarter of the context there left 16–24 of
+    /// 256 tokens to plain decoding (2026-12-06: `auto` 0.92× the draft model alone on code; 0.97×
+    /// with this). On an edit a lookup draft is accepted from the first copied line, before this
+    /// share is reached.
     static let eagerWarmUp = 0.1
     /// Share of the time so far that retries of losing options may cost.
     static let explorationShare = 0.02
@@ -162,8 +162,8 @@ public final class AutoDrafter: Drafter {
 
     /// Whether `option` is still to be warmed up: plain decoding first, then the drafters that
     /// are not lookups (a draft model) once the tokens decoded plainly reach `lazyWarmUp` × the
-    /// context (`eagerWarmUp` × while no token of a lookup draft has been accepted). Lookups need none: they are asked
-    /// at every step and learn from every step.
+    /// context (`eagerWarmUp` × while no token of a lookup draft has been accepted). Lookups need
+    /// none: they are asked at every step and learn from every step.
     private func warmsUp(_ option: Int, contextLength: Int) -> Bool {
         guard asked[option] < (option == plain ? Self.plainWarmupSteps : Self.warmupSteps) else { return false }
         guard option != plain else { return true }
