@@ -308,7 +308,7 @@ enum IntegerDot {
         var s0 = noWideTotals, s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0, s6 = s0, s7 = s0
         var spanLeft = a.groupsPerScale  // blocks left in the span (formats of one group per block)
         var offsets = SIMD8<Float>()
-        let groupStride = a.paddedRows &* QuantizedActivations.groupSize &* 2  // bytes from a group's rows to the next group's
+        let groupStride = a.rows &* QuantizedActivations.groupSize &* 2  // bytes from a group's rows to the next group's
         for b in 0..<blocks {
             let block = weights + b &* F.blockBytes
             prefetchBlock(block, bytes: F.blockBytes, rows: rowCount)
@@ -319,19 +319,18 @@ enum IntegerDot {
             var p0 = _mm256_setzero_ps(), p1 = p0, p2 = p0, p3 = p0, p4 = p0, p5 = p0, p6 = p0, p7 = p0
             let blockActivations = UnsafeRawPointer(a.values + first &* QuantizedActivations.groupSize)
             forEachGroup(F.groupsPerBlock) { g in
-                let index = first &+ g &* a.paddedRows
+                let index = first &+ g &* a.rows
                 let x = blockActivations + g &* groupStride
                 let w = groupWeights(F.self, block, group: g, scales: weightScales)
                 let opensSum = g % F.groupsPerIntegerSum == 0
                 i0 = accumulate(w, x, into: i0, opening: opensSum)
                 if rowCount > 1 { i1 = accumulate(w, x + 64, into: i1, opening: opensSum) }
-                if rowCount > 2 {
-                    i2 = accumulate(w, x + 128, into: i2, opening: opensSum); i3 = accumulate(w, x + 192, into: i3, opening: opensSum)
-                }
-                if rowCount > 4 {
-                    i4 = accumulate(w, x + 256, into: i4, opening: opensSum); i5 = accumulate(w, x + 320, into: i5, opening: opensSum)
-                    i6 = accumulate(w, x + 384, into: i6, opening: opensSum); i7 = accumulate(w, x + 448, into: i7, opening: opensSum)
-                }
+                if rowCount > 2 { i2 = accumulate(w, x + 128, into: i2, opening: opensSum) }
+                if rowCount > 3 { i3 = accumulate(w, x + 192, into: i3, opening: opensSum) }
+                if rowCount > 4 { i4 = accumulate(w, x + 256, into: i4, opening: opensSum) }
+                if rowCount > 5 { i5 = accumulate(w, x + 320, into: i5, opening: opensSum) }
+                if rowCount > 6 { i6 = accumulate(w, x + 384, into: i6, opening: opensSum) }
+                if rowCount > 7 { i7 = accumulate(w, x + 448, into: i7, opening: opensSum) }
                 if F.hasOffset && F.groupsPerBlock == 1 {
                     // The group sums of eight rows side by side (padded past the last row): one
                     // multiply-add for all of them; lanes past rowCount are never read.
@@ -341,11 +340,12 @@ enum IntegerDot {
                     let opening = g < F.groupsPerIntegerSum  // the block's first sum starts its partial
                     p0 = convert(i0, into: p0, first: opening)
                     if rowCount > 1 { p1 = convert(i1, into: p1, first: opening) }
-                    if rowCount > 2 { p2 = convert(i2, into: p2, first: opening); p3 = convert(i3, into: p3, first: opening) }
-                    if rowCount > 4 {
-                        p4 = convert(i4, into: p4, first: opening); p5 = convert(i5, into: p5, first: opening)
-                        p6 = convert(i6, into: p6, first: opening); p7 = convert(i7, into: p7, first: opening)
-                    }
+                    if rowCount > 2 { p2 = convert(i2, into: p2, first: opening) }
+                    if rowCount > 3 { p3 = convert(i3, into: p3, first: opening) }
+                    if rowCount > 4 { p4 = convert(i4, into: p4, first: opening) }
+                    if rowCount > 5 { p5 = convert(i5, into: p5, first: opening) }
+                    if rowCount > 6 { p6 = convert(i6, into: p6, first: opening) }
+                    if rowCount > 7 { p7 = convert(i7, into: p7, first: opening) }
                 }
             }
             let xScales = a.scales + first
@@ -355,21 +355,23 @@ enum IntegerDot {
                 let scale = weightScales.scale
                 s0 = wideTotal(i0, scale: scale, into: s0)
                 if rowCount > 1 { s1 = wideTotal(i1, scale: scale, into: s1) }
-                if rowCount > 2 { s2 = wideTotal(i2, scale: scale, into: s2); s3 = wideTotal(i3, scale: scale, into: s3) }
-                if rowCount > 4 {
-                    s4 = wideTotal(i4, scale: scale, into: s4); s5 = wideTotal(i5, scale: scale, into: s5)
-                    s6 = wideTotal(i6, scale: scale, into: s6); s7 = wideTotal(i7, scale: scale, into: s7)
-                }
+                if rowCount > 2 { s2 = wideTotal(i2, scale: scale, into: s2) }
+                if rowCount > 3 { s3 = wideTotal(i3, scale: scale, into: s3) }
+                if rowCount > 4 { s4 = wideTotal(i4, scale: scale, into: s4) }
+                if rowCount > 5 { s5 = wideTotal(i5, scale: scale, into: s5) }
+                if rowCount > 6 { s6 = wideTotal(i6, scale: scale, into: s6) }
+                if rowCount > 7 { s7 = wideTotal(i7, scale: scale, into: s7) }
                 spanLeft &-= 1
                 if spanLeft == 0 {
                     spanLeft = a.groupsPerScale
                     w0 = scaledWide(s0, scale: xScales[0], into: w0)
                     if rowCount > 1 { w1 = scaledWide(s1, scale: xScales[1], into: w1) }
-                    if rowCount > 2 { w2 = scaledWide(s2, scale: xScales[2], into: w2); w3 = scaledWide(s3, scale: xScales[3], into: w3) }
-                    if rowCount > 4 {
-                        w4 = scaledWide(s4, scale: xScales[4], into: w4); w5 = scaledWide(s5, scale: xScales[5], into: w5)
-                        w6 = scaledWide(s6, scale: xScales[6], into: w6); w7 = scaledWide(s7, scale: xScales[7], into: w7)
-                    }
+                    if rowCount > 2 { w2 = scaledWide(s2, scale: xScales[2], into: w2) }
+                    if rowCount > 3 { w3 = scaledWide(s3, scale: xScales[3], into: w3) }
+                    if rowCount > 4 { w4 = scaledWide(s4, scale: xScales[4], into: w4) }
+                    if rowCount > 5 { w5 = scaledWide(s5, scale: xScales[5], into: w5) }
+                    if rowCount > 6 { w6 = scaledWide(s6, scale: xScales[6], into: w6) }
+                    if rowCount > 7 { w7 = scaledWide(s7, scale: xScales[7], into: w7) }
                     let none = noWideTotals
                     (s0, s1, s2, s3, s4, s5, s6, s7) = (none, none, none, none, none, none, none, none)
                 }
@@ -380,24 +382,30 @@ enum IntegerDot {
             }
             a0 = scaled(p0, 0, a0)
             if rowCount > 1 { a1 = scaled(p1, 1, a1) }
-            if rowCount > 2 { a2 = scaled(p2, 2, a2); a3 = scaled(p3, 3, a3) }
-            if rowCount > 4 { a4 = scaled(p4, 4, a4); a5 = scaled(p5, 5, a5); a6 = scaled(p6, 6, a6); a7 = scaled(p7, 7, a7) }
+            if rowCount > 2 { a2 = scaled(p2, 2, a2) }
+            if rowCount > 3 { a3 = scaled(p3, 3, a3) }
+            if rowCount > 4 { a4 = scaled(p4, 4, a4) }
+            if rowCount > 5 { a5 = scaled(p5, 5, a5) }
+            if rowCount > 6 { a6 = scaled(p6, 6, a6) }
+            if rowCount > 7 { a7 = scaled(p7, 7, a7) }
         }
         if F.groupsPerBlock == 1 {
             (a0, a1, a2, a3) = (foldedWide(w0), foldedWide(w1), foldedWide(w2), foldedWide(w3))
             (a4, a5, a6, a7) = (foldedWide(w4), foldedWide(w5), foldedWide(w6), foldedWide(w7))
         }
-        // The accumulators' horizontal sums, side by side: a tree of pairwise adds for eight,
-        // single sums for fewer (unused accumulators are never summed).
+        // The accumulators' horizontal sums, side by side: a tree of pairwise adds for five to
+        // eight (the unused accumulators stay zero and each row's sum is its own), single sums
+        // for fewer (unused accumulators are never summed).
         var sums = SIMD8<Float>()
-        if rowCount == 8 {
+        if rowCount > 4 {
             let h0123 = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3))
             let h4567 = _mm256_hadd_ps(_mm256_hadd_ps(a4, a5), _mm256_hadd_ps(a6, a7))
             sums = SIMD8(lowHalf: h0123.lowHalf + h0123.highHalf, highHalf: h4567.lowHalf + h4567.highHalf)
         } else {
             sums[0] = horizontalSum(a0)
             if rowCount > 1 { sums[1] = horizontalSum(a1) }
-            if rowCount > 2 { sums[2] = horizontalSum(a2); sums[3] = horizontalSum(a3) }
+            if rowCount > 2 { sums[2] = horizontalSum(a2) }
+            if rowCount > 3 { sums[3] = horizontalSum(a3) }
         }
         return sums + offsets
     }

@@ -24,21 +24,18 @@ final class QuantizedActivations: @unchecked Sendable {  // written before, read
     static let spanSize = 256
     /// Rows held.
     let rows: Int
-    /// Rows laid out: `rows` rounded up to a multiple of 4 from 3 rows on, the extra rows all
-    /// zeros, so the kernels can take 3 rows as 4 and 5–7 as 8 rather than in more passes.
-    let paddedRows: Int
     /// Values per row (a multiple of 32).
     let columns: Int
     /// Groups sharing one scale: the largest count up to 8 that divides the row's groups (8 when
     /// `columns` is a multiple of `spanSize`).
     let groupsPerScale: Int
-    /// Int16 values, 64-byte aligned: group g of row r at `(g·paddedRows + r)·32`.
+    /// Int16 values, 64-byte aligned: group g of row r at `(g·rows + r)·32`.
     let values: UnsafeMutablePointer<Int16>
-    /// Scales d: group g of row r at `g·paddedRows + r` (then `rowPadding` more, readable, unused).
+    /// Scales d: group g of row r at `g·rows + r` (then `rowPadding` more, readable, unused).
     let scales: UnsafeMutablePointer<Float>
     /// Exact sums of each group's Float values, laid out as `scales`.
     let sums: UnsafeMutablePointer<Float>
-    /// The same sums row by row — group g of row r at `r·columns/32 + g`, for all `paddedRows` —
+    /// The same sums row by row — group g of row r at `r·columns/32 + g`, —
     /// so that a kernel finds the eight group sums of one row in a K block side by side.
     let rowSums: UnsafeMutablePointer<Float>
     /// Extra readable entries after `scales` and `sums`, so a kernel may load 8 rows' worth at once.
@@ -50,23 +47,22 @@ final class QuantizedActivations: @unchecked Sendable {  // written before, read
         self.rows = rows
         self.columns = columns
         groupsPerScale = Self.groupsPerScale(groups: columns / Self.groupSize)
-        paddedRows = WeightMatrix.int16KernelRows(rows)
-        let count = paddedRows * columns, groups = columns / Self.groupSize
+        let count = rows * columns, groups = columns / Self.groupSize
         let raw = UnsafeMutableRawPointer.allocate(byteCount: count * 2, alignment: 64)
         values = raw.bindMemory(to: Int16.self, capacity: count)
-        values.initialize(repeating: 0, count: count)  // the padding rows stay zero
+        values.initialize(repeating: 0, count: count)
         scales = .allocate(capacity: count / Self.groupSize + Self.rowPadding)
         sums = .allocate(capacity: count / Self.groupSize + Self.rowPadding)
         scales.initialize(repeating: 0, count: count / Self.groupSize + Self.rowPadding)
         sums.initialize(repeating: 0, count: count / Self.groupSize + Self.rowPadding)
-        rowSums = .allocate(capacity: paddedRows * groups)
-        rowSums.initialize(repeating: 0, count: paddedRows * groups)  // the padding rows' sums stay zero
+        rowSums = .allocate(capacity: rows * groups)
+        rowSums.initialize(repeating: 0, count: rows * groups)
         for row in 0..<rows {
             for span in stride(from: 0, to: groups, by: groupsPerScale) {
                 let start = x + row * columns + span * Self.groupSize
                 let largest = Self.largestMagnitude(start, count: groupsPerScale * Self.groupSize)
                 for group in span..<(span + groupsPerScale) {
-                    let source = x + row * columns + group * Self.groupSize, index = group * paddedRows + row
+                    let source = x + row * columns + group * Self.groupSize, index = group * rows + row
                     #if canImport(BraidAVX2)
                     quantizeGroupAVX2(source, index: index, largest: largest)
                     #else
@@ -92,7 +88,7 @@ final class QuantizedActivations: @unchecked Sendable {  // written before, read
 
     /// The contents as plain pointers, for the kernels' inner loops.
     var rowsView: QuantizedRows {
-        QuantizedRows(rows: rows, paddedRows: paddedRows, groupsPerRow: columns / Self.groupSize, groupsPerScale: groupsPerScale,
+        QuantizedRows(rows: rows, groupsPerRow: columns / Self.groupSize, groupsPerScale: groupsPerScale,
                       values: values, scales: scales, sums: sums, rowSums: rowSums)
     }
 
@@ -164,7 +160,6 @@ final class QuantizedActivations: @unchecked Sendable {  // written before, read
 /// A read-only view of `QuantizedActivations` for the kernels.
 struct QuantizedRows {
     let rows: Int
-    let paddedRows: Int
     /// Groups of 32 per row.
     let groupsPerRow: Int
     /// Groups sharing one scale (see `QuantizedActivations.groupsPerScale`).
@@ -176,7 +171,7 @@ struct QuantizedRows {
 
     /// Where group `group` of row `row` sits in `scales` and `sums` (and, ×32, in `values`).
     @inline(__always)
-    func index(group: Int, row: Int) -> Int { group &* paddedRows &+ row }
+    func index(group: Int, row: Int) -> Int { group &* rows &+ row }
 
     /// The sums of groups `group ..< group + 8` of row `row`, from `rowSums`.
     @inline(__always)

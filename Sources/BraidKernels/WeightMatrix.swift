@@ -78,19 +78,6 @@ public struct WeightMatrix: @unchecked Sendable {
         Self.multiply([self], into: [y], input: x, count: n, pool: pool, path: path, rowExact: rowExact)
     }
 
-    /// The rows this build's small-batch kernels compute for `rows` activation rows, so that cost
-    /// models know which counts cost the same: the byte kernels of AVX-512 VNNI builds compute
-    /// exactly the rows given; the int16 kernels of other builds round up from 3 on (3 as 4, 5–7
-    /// as 8; `int16KernelRows`).
-    public static func kernelRows(_ rows: Int) -> Int {
-        KernelPath.compiledForVNNI ? rows : int16KernelRows(rows)
-    }
-
-    /// The rows the int16 kernels compute for `rows` activation rows: from 3 on, rounded up to a
-    /// multiple of 4 (they have kernels for blocks of 1, 2, 4 and 8 rows; the padding rows are zeros).
-    static func int16KernelRows(_ rows: Int) -> Int {
-        rows <= 2 ? rows : (rows + 3) / 4 * 4
-    }
 
     /// Several products of one input, `outputs[m] = x · matrices[m]ᵀ`, in one parallel loop: the
     /// activations are quantized once and the threads meet once (for q/k/v, gate/up).
@@ -199,22 +186,28 @@ public struct WeightMatrix: @unchecked Sendable {
                                                   _ y: UnsafeMutablePointer<Float>, _ path: KernelPath) {
         let blocks = columns / (F.groupsPerBlock * QuantizedActivations.groupSize), n = activations.rows
         let rowBytes = blocks * F.blockBytes, rows = rows
-        // Activation rows in blocks of 8, then 4 (the padding rows make 3 a 4 and 5–7 an 8), 2
-        // and 1, each block over every weight row of the range (which stays in cache from one
-        // block to the next).
+        // Activation rows in blocks of 8, then one block of the 2–7 left, each count with a
+        // kernel of its own, each block over every weight row of the range (which stays in cache
+        // from one block to the next); a last single row goes on below.
         var first = 0
         func pass<R: RowBlock>(_ block: R.Type) {
-            let count = min(R.count, n - first)
             for r in range {
                 let dots = IntegerDot.dot(format, block, path: path, weights: data + r * rowBytes, blocks: blocks,
                                           activations: activations, firstRow: first)
-                for i in 0..<count { y[(first + i) * rows + r] = dots[i] }
+                for i in 0..<R.count { y[(first + i) * rows + r] = dots[i] }
             }
             first += R.count
         }
-        while activations.paddedRows - first >= 8 { pass(EightRows.self) }
-        if activations.paddedRows - first >= 4 { pass(FourRows.self) }
-        if n - first >= 2 { pass(TwoRows.self) }
+        while n - first >= 8 { pass(EightRows.self) }
+        switch n - first {
+        case 7: pass(SevenRows.self)
+        case 6: pass(SixRows.self)
+        case 5: pass(FiveRows.self)
+        case 4: pass(FourRows.self)
+        case 3: pass(ThreeRows.self)
+        case 2: pass(TwoRows.self)
+        default: break
+        }
         guard n - first == 1 else { return }
         var r = range.lowerBound
         #if canImport(BraidAVX2)

@@ -143,12 +143,16 @@ struct PagedKVCacheTests {
         }
         let again = try rerun(prompt)
         #expect(try again.reused == 96 && again.logits == alone(model, Array(prompt[..<96]), Array(prompt[96...])))
-        // A prompt of whole blocks: all adopted but the last token, which is computed again.
+        // A prompt of whole blocks: all adopted but the last token, which is computed again. The
+        // adopted keys came from the 100-token sgemm forward, the reference's from a 63-token one:
+        // OpenBLAS's kernels for some CPUs (Haswell's, Zen's) give a row other bits for another
+        // row count, so they are equal to float rounding only, as below.
         let exact = Array(prompt.prefix(64))
         let whole = try rerun(exact)
-        #expect(try whole.reused == 63 && whole.logits == alone(model, Array(exact[..<63]), [exact[63]]))
-        // A prompt that differs in its second block reuses only the first. (Its keys came from a
-        // 100-token sgemm forward, the reference's from its own: equal to float rounding only.)
+        #expect(whole.reused == 63)
+        #expect(try maxDifference(whole.logits[...], alone(model, Array(exact[..<63]), [exact[63]])[...]) < 2e-3)
+        // A prompt that differs in its second block reuses only the first (keys from the 100-token
+        // forward again).
         var changed = prompt
         changed[20] = 3
         let partial = try rerun(changed)

@@ -1,6 +1,5 @@
 // Measured costs that adaptive drafting decides by: running averages, and the time of a target
 // forward by its number of rows, with straight lines between what was seen for sizes not yet seen.
-import BraidKernels
 import Foundation
 
 /// An exponentially weighted running average: the plain mean of the first 1/`smoothing`
@@ -32,9 +31,8 @@ struct RunningAverage {
     }
 }
 
-/// The measured time of a target forward by its rows: running averages by the rows the kernels
-/// compute (`WeightMatrix.kernelRows`: with the int16 kernels a forward of 5 rows costs what one
-/// of 8 does, so drafts are sized to fill their blocks).
+/// The measured time of a target forward by its rows: running averages by row count (every count
+/// has its own kernels, so each costs what it computes).
 /// The machine's speed drifts (10–20% within a minute on a shared VM) while a drafter measures
 /// mostly the one size it uses; so every measurement moves the sizes not measured by the same
 /// ratio as the one measured, keeping their proportions rather than times from minutes ago.
@@ -48,19 +46,17 @@ public final class ForwardCosts {
 
     /// Adds a measurement.
     public func record(rows: Int, milliseconds time: Double) {
-        let size = WeightMatrix.kernelRows(rows)
-        let before = milliseconds[size]?.value
-        milliseconds[size, default: RunningAverage()].add(time)
-        guard let before, before > 0, let after = milliseconds[size]?.value else { return }
-        for other in milliseconds.keys where other != size { milliseconds[other]?.scale(by: after / before) }
+        let before = milliseconds[rows]?.value
+        milliseconds[rows, default: RunningAverage()].add(time)
+        guard let before, before > 0, let after = milliseconds[rows]?.value else { return }
+        for other in milliseconds.keys where other != rows { milliseconds[other]?.scale(by: after / before) }
     }
 
-    /// The expected time of a forward of `rows` rows: the measured time of its kernel size, or a
+    /// The expected time of a forward of `rows` rows: the measured time of that size, or a
     /// straight line between the nearest sizes measured on either side (beyond the largest, the
     /// slope of the last two; with one size seen, 5% more per row, as small batches are bound by
     /// weight reads); nil before any measurement.
     public func estimate(rows: Int) -> Double? {
-        let rows = WeightMatrix.kernelRows(rows)
         let points = milliseconds.compactMap { rows, average in average.value.map { (key: rows, value: $0) } }.sorted { $0.key < $1.key }
         if let known = points.first(where: { $0.key == rows }) { return known.value }
         guard let first = points.first, let last = points.last else { return nil }

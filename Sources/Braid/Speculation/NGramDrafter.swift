@@ -27,7 +27,6 @@
 //   source   … total = price * count ; return total …
 //   text     … total = price * amount          ← "amount" replaced "count": the next tree
 //                                                holds "; return total …" (and "count ; …")
-import BraidKernels
 import Foundation
 
 /// Drafts continuations of earlier occurrences of the text's last tokens, several candidates
@@ -53,10 +52,8 @@ public final class NGramDrafter: Drafter {
     public let candidates: Int
     /// Most draft tokens in one tree.
     public let nodeLimit: Int
-    /// The node budgets the measured costs choose from (those up to `nodeLimit`): those whose
-    /// rows, with the pending token, fill the kernels' blocks (`WeightMatrix.kernelRows`): every
-    /// one with the byte kernels, 1, 3, 7, 11 and 15 with the int16 kernels.
-    static let budgets = (1...15).filter { WeightMatrix.kernelRows($0 + 1) == $0 + 1 }
+    /// The node budgets the measured costs choose from (those up to `nodeLimit`).
+    static let budgets = 1...15
     /// The budget before anything has been measured.
     static let firstBudget = 3
     /// Running estimates of the chance a draft token is accepted (after the ones before it were),
