@@ -35,8 +35,8 @@ final class QuantizedActivations: @unchecked Sendable {  // written before, read
     let scales: UnsafeMutablePointer<Float>
     /// Exact sums of each group's Float values, laid out as `scales`.
     let sums: UnsafeMutablePointer<Float>
-    /// The same sums row by row — group g of row r at `r·columns/32 + g`, —
-    /// so that a kernel finds the eight group sums of one row in a K block side by side.
+    /// The same sums row by row — group g of row r at `r·columns/32 + g` — so that a kernel
+    /// finds the eight group sums of one row in a K block side by side.
     let rowSums: UnsafeMutablePointer<Float>
     /// Extra readable entries after `scales` and `sums`, so a kernel may load 8 rows' worth at once.
     static let rowPadding = 8
@@ -50,13 +50,13 @@ final class QuantizedActivations: @unchecked Sendable {  // written before, read
         let count = rows * columns, groups = columns / Self.groupSize
         let raw = UnsafeMutableRawPointer.allocate(byteCount: count * 2, alignment: 64)
         values = raw.bindMemory(to: Int16.self, capacity: count)
-        values.initialize(repeating: 0, count: count)
         scales = .allocate(capacity: count / Self.groupSize + Self.rowPadding)
         sums = .allocate(capacity: count / Self.groupSize + Self.rowPadding)
-        scales.initialize(repeating: 0, count: count / Self.groupSize + Self.rowPadding)
-        sums.initialize(repeating: 0, count: count / Self.groupSize + Self.rowPadding)
         rowSums = .allocate(capacity: rows * groups)
-        rowSums.initialize(repeating: 0, count: rows * groups)
+        // Every group of every row is written below; only the padding after the scales and sums,
+        // which kernels read and ignore, needs values of its own.
+        (scales + count / Self.groupSize).initialize(repeating: 0, count: Self.rowPadding)
+        (sums + count / Self.groupSize).initialize(repeating: 0, count: Self.rowPadding)
         for row in 0..<rows {
             for span in stride(from: 0, to: groups, by: groupsPerScale) {
                 let start = x + row * columns + span * Self.groupSize

@@ -78,7 +78,6 @@ public struct WeightMatrix: @unchecked Sendable {
         Self.multiply([self], into: [y], input: x, count: n, pool: pool, path: path, rowExact: rowExact)
     }
 
-
     /// Several products of one input, `outputs[m] = x · matrices[m]ᵀ`, in one parallel loop: the
     /// activations are quantized once and the threads meet once (for q/k/v, gate/up).
     public static func multiply(_ matrices: [WeightMatrix], into outputs: [UnsafeMutablePointer<Float>], input x: UnsafePointer<Float>,

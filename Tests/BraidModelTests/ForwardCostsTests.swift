@@ -1,5 +1,5 @@
-// The forward-cost model that sizes drafts: measurements keyed by the rows the kernels compute,
-// straight lines between them.
+// The forward-cost model that sizes drafts: measurements keyed by row count, straight lines
+// between them.
 @testable import Braid
 import Testing
 
