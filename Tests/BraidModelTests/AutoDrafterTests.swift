@@ -9,12 +9,14 @@ struct AutoDrafterTests {
     /// a catch-up of `catchUpPerToken` ms per token decoded while it was not drafting. It drafts
     /// 4 tokens of its own `id`, so that a step tells which drafter made it. A lookup drafts only
     /// where `matches` says the text repeats (and nothing elsewhere). `start`: the tokens and
-    /// milliseconds of its first steps instead, as at the start of an answer.
+    /// milliseconds of its first steps instead, as at the start of an answer. With `costs`, its
+    /// verification forwards (5 rows) go into them, as a real drafter's do.
     final class SimulatedDrafter: Drafter {
         let name: String, id: TokenID
         let steady: (tokens: Int, milliseconds: Double), catchUpPerToken: Double
         let start: (tokens: Int, milliseconds: Double, steps: Int)?
         let matches: ((Int) -> Bool)?
+        var costs: ForwardCosts?
         private var seen = 0, steps = 0
         /// The tokens and time of the current step.
         private var step: (tokens: Int, milliseconds: Double) {
@@ -42,13 +44,21 @@ struct AutoDrafterTests {
             return DraftTree(chain: Array(repeating: id, count: 4))
         }
 
-        func observe(_ verification: Verification, tree: DraftTree, context: [TokenID]) { seen = context.count }
+        func observe(_ verification: Verification, tree: DraftTree, context: [TokenID]) {
+            seen = context.count
+            costs?.record(rows: 5, milliseconds: verification.forwardMilliseconds)
+        }
     }
 
     /// Runs `auto` over `options` until `length` tokens are produced, plain steps taking 60 ms for
-    /// one token; returns the simulated time and the steps per option name.
-    static func simulate(_ options: [SimulatedDrafter], length: Int = 2000) throws -> (milliseconds: Double, steps: [String: Int]) {
-        let auto = AutoDrafter(options: options)
+    /// one token; returns the simulated time and the steps per option name. With `slowdown`, every
+    /// time is multiplied by it of the tokens produced so far (the machine's drift), and the
+    /// options record their forwards into the costs `auto` sees.
+    static func simulate(_ options: [SimulatedDrafter], length: Int = 2000,
+                         slowdown: ((Int) -> Double)? = nil) throws -> (milliseconds: Double, steps: [String: Int]) {
+        let costs = ForwardCosts()
+        if slowdown != nil { for option in options { option.costs = costs } }
+        let auto = AutoDrafter(options: options, costs: costs)
         var context = [TokenID](repeating: 1, count: 50), time = 0.0
         while context.count < 50 + length {
             let tree = try auto.draft(context: context, maximumDepth: 16)
@@ -56,8 +66,9 @@ struct AutoDrafterTests {
             let produced = drafter?.tokens ?? 1
             var verification = Verification(acceptedNodes: Array(0..<(produced - 1)), acceptedTokens: Array(repeating: 7, count: produced - 1),
                                             next: 7, targetChoices: [])
-            verification.draftMilliseconds = drafter?.catchUpMilliseconds ?? 0
-            verification.forwardMilliseconds = drafter?.milliseconds ?? 60
+            let factor = slowdown?(context.count - 50) ?? 1
+            verification.draftMilliseconds = (drafter?.catchUpMilliseconds ?? 0) * factor
+            verification.forwardMilliseconds = (drafter?.milliseconds ?? 60) * factor
             time += verification.draftMilliseconds + verification.forwardMilliseconds
             context += Array(repeating: 7, count: produced)
             auto.observe(verification, tree: tree, context: context)
@@ -84,6 +95,21 @@ struct AutoDrafterTests {
         let (time, steps) = try Self.simulate([model])
         #expect(steps["model", default: 0] > 9 * steps["none", default: 0], "\(steps)")
         #expect(time < 2000 / 3 * 100 * 1.05, "\(time) ms against \(2000 / 3 * 100) ms for the model from the start")
+    }
+
+    @Test("keeps a draft model that beats plain decoding while the machine's speed swings")
+    func keepsTheDraftModelThroughDrift() throws {
+        // 3 tokens in 170 ms (17.6 tokens/s against plain decoding's 16.7), while every step takes
+        // 1.4 times as long in alternate stretches of 100 tokens, as on a shared VM. Measured in
+        // milliseconds, plain decoding's speed from a fast stretch beat the model's from a slow
+        // one, and plain decoding took nearly all the steps: 1.08 times the model's time alone, 1.02
+        // times plain decoding's.
+        let model = SimulatedDrafter(name: "model", id: 10, tokens: 3, milliseconds: 170, catchUpPerToken: 15)
+        let slowdown: (Int) -> Double = { ($0 / 100) % 2 == 0 ? 1 : 1.4 }
+        let (time, steps) = try Self.simulate([model], slowdown: slowdown)
+        let modelAlone = stride(from: 0, to: 2000, by: 3).reduce(0.0) { $0 + 170 * slowdown($1) }
+        #expect(steps["model", default: 0] > 20 * steps["none", default: 0], "\(steps)")
+        #expect(time < modelAlone * 1.02, "\(time) ms against \(modelAlone) ms for the model from the start")
     }
 
     @Test("keeps plain decoding when every drafter loses, within a few percent of its time")

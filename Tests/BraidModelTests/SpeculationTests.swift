@@ -183,6 +183,37 @@ struct SpeculationTests {
         #expect(throws: ModelError.self) { _ = try Self.model(outputTokens: 0) }
     }
 
+    /// A draft model identical to the target, drafting one token at a time, whose draft is always
+    /// accepted; the target's token after it is the draft model's own next choice (`agrees`) or
+    /// another. Returns the tokens the draft model then expects of drafts of 1 and of 4.
+    static func expectationsAfterLooks(agrees: Bool) throws -> (one: Double, four: Double) {
+        let model = try Self.model(scale: 0.15)
+        let session = try GenerationSession(model: model, kvBudgetBytes: 8 << 20)
+        let drafter = try DraftModelDrafter(draft: model, target: model, pool: ComputePool(threadCount: 1), contextLength: 256,
+                                            fixedLength: 1, sampling: .greedy)
+        var context = model.tokenizer.encode("hello world")
+        for _ in 0..<12 {
+            let tree = try drafter.draft(context: context, maximumDepth: 8)
+            let drafted = try #require(tree.tokens.first)
+            let choice = try #require(session.generate(promptTokens: context + [drafted], parameters: GenerationParameters(maxTokens: 1, sampling: .greedy)).tokens.first)
+            let next = agrees ? choice : (choice + 1) % TokenID(model.tokenizer.vocabularySize)
+            context += [drafted, next]
+            drafter.observe(Verification(acceptedNodes: [0], acceptedTokens: [drafted], next: next, targetChoices: []), tree: tree, context: context)
+        }
+        return (drafter.expectedTokens(length: 1), drafter.expectedTokens(length: 4))
+    }
+
+    @Test("a greedy draft accepted whole is looked past: the draft model's acceptance one token deeper is measured")
+    func looksPastAcceptedDrafts() throws {
+        // Every first token accepted: about 2 tokens from a draft of 1. A draft of 4 adds almost
+        // nothing where the draft model's next choice was never the target's, and about 3 where
+        // it always was (the depths beyond the second take the second's acceptance).
+        let disagreeing = try Self.expectationsAfterLooks(agrees: false)
+        #expect(disagreeing.one > 1.9 && disagreeing.four < disagreeing.one + 0.1, "\(disagreeing)")
+        let agreeing = try Self.expectationsAfterLooks(agrees: true)
+        #expect(agreeing.one > 1.9 && agreeing.four > agreeing.one + 2.7, "\(agreeing)")
+    }
+
     @Test("bad parameters and a draft model of another vocabulary are refused with a clear error")
     func badInput() throws {
         let target = try Self.model()

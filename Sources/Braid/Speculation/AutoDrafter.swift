@@ -1,4 +1,4 @@
-// `auto`: per step, the drafter (or none: plain decoding) with the most tokens per millisecond
+// `auto`: per step, the drafter (or none: plain decoding) with the most tokens per unit of time
 // measured so far. Two kinds of option share the steps:
 //
 //   - *lookups* (n-grams), asked at every step because asking costs nothing: their draft is used
@@ -36,22 +36,31 @@
 // the chosen option (their slower steps, and a draft model's catch-up on the tokens decoded since
 // its last turn) stays within a few percent of the time so far. The catch-up of a switch is left
 // out of an option's speed: it is paid once per switch, not per step.
+//
+// Times are kept in *plain forwards*: each step's time divided by the target's one-row forward
+// cost at that moment (`ForwardCosts`, which every step moves). The machine's speed drifts
+// (10–20% within a minute on a shared VM), and an option not chosen keeps the speed it was
+// measured at: in milliseconds, plain decoding measured at the start (78 ms a token) beat a draft
+// model measured a minute later, when every forward took a quarter longer, and displaced it for
+// the rest of the answer (2026-12-07, code prompt 0 on the 1.5B). In plain forwards both are
+// measured against the same yardstick whenever they ran.
 
 /// Chooses among drafters, and plain decoding, by measured speed.
 public final class AutoDrafter: Drafter {
     public var name: String { "auto" }
     private let options: [any Drafter]
-    /// Per option (the last is plain decoding): running averages of tokens and milliseconds per
-    /// step (drafting and verifying) on its own steps, steps measured and times asked to draft.
-    private var tokens: [RunningAverage], milliseconds: [RunningAverage], trials: [Int], asked: [Int]
-    /// Running averages over all steps of the tokens that lookup drafts produced and their
-    /// milliseconds, and of the tokens produced otherwise (zero where a step had none).
+    /// Per option (the last is plain decoding): running averages of tokens and time (in plain
+    /// forwards) per step (drafting and verifying) on its own steps, steps measured and times
+    /// asked to draft.
+    private var tokens: [RunningAverage], times: [RunningAverage], trials: [Int], asked: [Int]
+    /// Running averages over all steps of the tokens that lookup drafts produced and their time,
+    /// and of the tokens produced otherwise (zero where a step had none).
     private var lookupTokens = RunningAverage(smoothing: AutoDrafter.smoothing)
-    private var lookupMilliseconds = RunningAverage(smoothing: AutoDrafter.smoothing)
+    private var lookupTimes = RunningAverage(smoothing: AutoDrafter.smoothing)
     private var otherTokens = RunningAverage(smoothing: AutoDrafter.smoothing)
     /// Steps until each losing option may be tried again, and the current wait.
     private var retryIn: [Int], retryWait: [Int]
-    /// Per option: the context length when it last drafted, and its catch-up cost per token missed.
+    /// Per option: the context length when it last drafted, and its catch-up time per token missed.
     private var lastSeen: [Int], catchUpPerToken: [RunningAverage]
     /// The option that drafts unless a lookup pays or a retry is under way: the fastest of plain
     /// decoding and the drafters that are not lookups, with the lookups, kept until another is
@@ -65,7 +74,7 @@ public final class AutoDrafter: Drafter {
     /// Tokens decoded plainly (no drafter drafted): those a draft model could have sped up; and
     /// whether a token of a lookup draft has been accepted.
     private var plainTokens = 0, lookupDraftAccepted = false
-    /// Time of all steps, and what retries lost against the chosen option, in milliseconds.
+    /// Time of all steps, and what retries lost against the chosen option.
     private var elapsed = 0.0, explorationCost = 0.0
     /// Times each drafter is asked to draft at the start (enough steps to see past the first
     /// words of an answer, which are seldom typical of the rest), and plain decoding steps (whose
@@ -110,7 +119,7 @@ public final class AutoDrafter: Drafter {
         self.costs = costs
         let count = options.count + 1
         tokens = Array(repeating: RunningAverage(smoothing: Self.smoothing), count: count)
-        milliseconds = Array(repeating: RunningAverage(smoothing: Self.smoothing), count: count)
+        times = Array(repeating: RunningAverage(smoothing: Self.smoothing), count: count)
         trials = Array(repeating: 0, count: count)
         asked = Array(repeating: 0, count: count)
         retryIn = Array(repeating: 0, count: count)
@@ -121,21 +130,25 @@ public final class AutoDrafter: Drafter {
 
     private var plain: Int { options.count }
 
+    /// The unit of every time here, in milliseconds: the target's forward of one row as last
+    /// measured (nil before the first step).
+    private var plainForward: Double? { costs.estimate(rows: 1).flatMap { $0 > 0 ? $0 : nil } }
+
     /// Plain decoding and the drafters that are not lookups: the options that can be chosen.
     private var choosable: [Int] { [plain] + options.indices.filter { !options[$0].isLookup } }
 
-    /// Tokens per millisecond of `option` on its own steps.
+    /// Tokens per plain forward of `option` on its own steps.
     private func rate(_ option: Int) -> Double {
-        guard let produced = tokens[option].value, let time = milliseconds[option].value, time > 0 else { return 0 }
+        guard let produced = tokens[option].value, let time = times[option].value, time > 0 else { return 0 }
         return produced / time
     }
 
-    /// Tokens per millisecond had `option` been chosen over the recent steps, lookups included:
+    /// Tokens per plain forward had `option` been chosen over the recent steps, lookups included:
     /// the lookups' steps as they were, plus a draft model's catch-up on their tokens; the other
     /// tokens at the option's own speed.
     private func rateWithLookups(_ option: Int) -> Double {
         let own = rate(option)
-        guard own > 0, let lookup = lookupTokens.value, let lookupTime = lookupMilliseconds.value, let other = otherTokens.value else {
+        guard own > 0, let lookup = lookupTokens.value, let lookupTime = lookupTimes.value, let other = otherTokens.value else {
             return own
         }
         let catchUp = option == plain ? 0 : (catchUpPerToken[option].value ?? 0) * lookup
@@ -149,7 +162,8 @@ public final class AutoDrafter: Drafter {
     /// without an expectation, its measured speed on the steps it drafted; yes before any),
     /// counting the catch-up `chosen` will then need on the tokens it produces.
     private func lookupPays(_ option: Int, over chosen: Int) -> Bool {
-        let expected = options[option].expectedTokensPerMillisecond ?? (tokens[option].value != nil ? rate(option) : .infinity)
+        let expected = options[option].expectedTokensPerMillisecond.map { $0 * (plainForward ?? 0) }
+            ?? (tokens[option].value != nil ? rate(option) : .infinity)
         guard expected > 0 else { return false }
         let catchUp = chosen == plain ? 0 : catchUpPerToken[chosen].value ?? 0
         return 1 / (1 / expected + catchUp) > rate(chosen)
@@ -177,7 +191,7 @@ public final class AutoDrafter: Drafter {
     private func retryCost(_ option: Int, chosen: Int, contextLength: Int) -> Double {
         let catchUp = (catchUpPerToken[option].value ?? 0) * Double(max(0, contextLength - lastSeen[option]))
         let chosenRate = rateWithLookups(chosen)
-        guard let time = milliseconds[option].value, let produced = tokens[option].value, chosenRate > 0 else { return catchUp }
+        guard let time = times[option].value, let produced = tokens[option].value, chosenRate > 0 else { return catchUp }
         return catchUp + Double(Self.retryLength) * max(0, time - produced / chosenRate)
     }
 
@@ -221,8 +235,8 @@ public final class AutoDrafter: Drafter {
         asked[current] += 1
         let missed = context.count - lastSeen[current]
         let tree = try found ?? (current == plain ? DraftTree() : options[current].draft(context: context, maximumDepth: maximumDepth))
-        if current != plain && missed > 0 && options[current].catchUpMilliseconds > 0 {
-            catchUpPerToken[current].add(options[current].catchUpMilliseconds / Double(missed))
+        if current != plain && missed > 0 && options[current].catchUpMilliseconds > 0, let plainForward {
+            catchUpPerToken[current].add(options[current].catchUpMilliseconds / plainForward / Double(missed))
         }
         choices[tree.isEmpty ? "none" : options[current].name, default: 0] += 1
         return tree
@@ -237,8 +251,10 @@ public final class AutoDrafter: Drafter {
         for option in declined { options[option].observeUnverified(produced: verification.produced) }
         // A drafter that proposed nothing made this a plain step.
         let option = tree.isEmpty ? plain : current
-        let catchUp = option == plain ? 0 : options[option].catchUpMilliseconds
-        let time = verification.draftMilliseconds + verification.forwardMilliseconds
+        // Plain steps have been recorded into the costs, so there is a unit from the first step on.
+        let unit = plainForward ?? verification.forwardMilliseconds
+        let catchUp = option == plain ? 0 : options[option].catchUpMilliseconds / unit
+        let time = (verification.draftMilliseconds + verification.forwardMilliseconds) / unit
         elapsed += time
         if exploring, let chosen {
             let chosenRate = rateWithLookups(chosen)
@@ -249,7 +265,7 @@ public final class AutoDrafter: Drafter {
         // model's pages first touched) at up to three times the usual time: it is not measured.
         if trials[option] > 0 {
             tokens[option].add(Double(verification.producedTokens))
-            milliseconds[option].add(max(0, time - catchUp))
+            times[option].add(max(0, time - catchUp))
         }
         trials[option] += 1
         // A drafter that costs something to ask has been warmed up: it is chosen, and kept unless
@@ -263,7 +279,7 @@ public final class AutoDrafter: Drafter {
         let byLookup = option != plain && options[option].isLookup
         if byLookup && !verification.acceptedTokens.isEmpty { lookupDraftAccepted = true }
         lookupTokens.add(byLookup ? Double(verification.producedTokens) : 0)
-        lookupMilliseconds.add(byLookup ? time : 0)
+        lookupTimes.add(byLookup ? time : 0)
         otherTokens.add(byLookup ? 0 : Double(verification.producedTokens))
         // At the end of a retry, an option that still loses (or drafted nothing) waits twice as
         // long; one that wins clearly is chosen at the next step.
