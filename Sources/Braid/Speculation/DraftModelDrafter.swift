@@ -12,7 +12,8 @@
 // runs in stretches the draft model gets right or wrong together (boilerplate, then a choice), so
 // a token after accepted ones is likelier accepted than the first: with one α for every depth, a
 // draft of 1 measured only first tokens and never looked deeper (2026-12-07, code on the 2-core
-// AVX2 VM: k = 1 for whole answers, 1.8 tokens per forward against 2.8 for k = 3–4).
+// AVX2 VM: `auto`'s draft model at k = 1 for whole answers, 1.8 tokens per forward against
+// 2.6–3.2 for the draft model alone).
 //
 // Greedy drafts also look one token past a draft that was accepted whole, for free: the next
 // follow forward runs over its last token and the target's next one, and asking for the logits
@@ -38,7 +39,9 @@ public final class DraftModelDrafter: Drafter {
     private var sampler: Sampler
     /// Running estimates of the chance a draft token is accepted once the ones before it were, by
     /// depth (index 0: the first token); deeper ones are added as they are observed.
-    private var acceptance = [RunningAverage(prior: 0.7)]
+    private var acceptance = [RunningAverage(prior: DraftModelDrafter.priorAcceptance)]
+    /// The first token's acceptance before any draft was checked.
+    static let priorAcceptance = 0.7
     /// Where the last draft was accepted whole (greedy only): its depth, and the context position
     /// of the target's token after it, which the next follow forward checks the draft model
     /// against.
@@ -144,7 +147,7 @@ public final class DraftModelDrafter: Drafter {
 
     /// Adds an observation of whether the draft token at `depth` (0: the first) was accepted.
     private func record(depth: Int, accepted: Bool) {
-        guard depth < Self.longestDraft + 1 else { return }
+        guard depth <= Self.longestDraft else { return }
         while acceptance.count <= depth { acceptance.append(RunningAverage()) }
         acceptance[depth].add(accepted ? 1 : 0)
     }
@@ -152,7 +155,7 @@ public final class DraftModelDrafter: Drafter {
     /// Tokens a draft of `length` is expected to produce, the target's own included: 1 + α₁ +
     /// α₁α₂ + …, each depth at its measured acceptance (beyond the deepest measured, the deepest's).
     func expectedTokens(length: Int) -> Double {
-        var total = 1.0, reach = 1.0, last = 0.7
+        var total = 1.0, reach = 1.0, last = Self.priorAcceptance
         for depth in 0..<length {
             if depth < acceptance.count, let measured = acceptance[depth].value { last = measured }
             reach *= last
