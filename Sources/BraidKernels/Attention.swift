@@ -193,21 +193,24 @@ public enum Attention {
                                m: UnsafeMutablePointer<Float>, l: UnsafeMutablePointer<Float>) {
         let tile = KeyValueLayout.tile, blockSize = cache.blockSize, first = row % blockSize
         let keys = cache.keys + row / blockSize * cache.blockStride, values = cache.values + row / blockSize * cache.blockStride
-        // Scores, a whole tile of 16 keys (4 KB for d = 64, in order) by every tile of 4 rows; keys
-        // in part of a tile one at a time. A last partial row tile repeats its last row: the
-        // repeat's results are the same bits, written twice.
+        // Scores, whole tiles of 16 keys (4 KB each for d = 64, in order) by every tile of 4 rows,
+        // two tiles at a time where the build pairs them; keys in part of a tile one at a time. A
+        // last partial row tile repeats its last row: the repeat's results are the same bits,
+        // written twice.
         var j = 0
         while j < width {
             let slot = first + j, tileStart = slot / tile * tile, tileWidth = min(tile, blockSize - tileStart)
             let keyTile = keys + tileStart * d
             if slot == tileStart && tileWidth == tile {
-                let ahead = j + tile < width ? tile * d * 4 : nil
+                let paired = pairsTiles && j + tile < width && tileStart + 2 * tile <= blockSize
+                let step = paired ? 2 * tile : tile
+                let ahead = j + step < width ? step * d * 4 : nil
                 forEachRowTile(rows) { r0, r1, r2, r3 in
-                    multiplyTile(queries + r0 * d, queries + r1 * d, queries + r2 * d, queries + r3 * d, tile: keyTile, count: d,
-                                 ahead: r0 == 0 ? ahead : nil, accumulate: false, scores + r0 * chunk + j, scores + r1 * chunk + j,
-                                 scores + r2 * chunk + j, scores + r3 * chunk + j)
+                    multiplyTiles(queries + r0 * d, queries + r1 * d, queries + r2 * d, queries + r3 * d, tile: keyTile,
+                                  second: paired ? tile * d : nil, count: d, ahead: r0 == 0 ? ahead : nil, accumulate: false,
+                                  scores + r0 * chunk + j, scores + r1 * chunk + j, scores + r2 * chunk + j, scores + r3 * chunk + j)
                 }
-                j += tile
+                j += step
             } else {
                 let end = min(width, j + tileStart + tileWidth - slot)
                 for i in 0..<rows {
@@ -236,16 +239,21 @@ public enum Attention {
             m[i] = newMax
             if correction != 1 { VectorMath.scale(o + i * d, by: correction, count: d) }
         }
-        // Weighted values, a tile of 16 columns (width × 64 bytes, in order) by every tile of 4 rows.
-        for column in stride(from: 0, to: d, by: tile) {
+        // Weighted values, tiles of 16 columns (width × 64 bytes each, in order) by every tile of 4
+        // rows, two at a time where the build pairs them.
+        var column = 0
+        while column < d {
             let columns = min(tile, d - column), valueTile = values + column * blockSize + first * columns
             if columns == tile {
-                let ahead = column + tile < d ? tile * blockSize * 4 : nil
+                let paired = pairsTiles && column + 2 * tile <= d
+                let step = paired ? 2 * tile : tile
+                let ahead = column + step < d ? step * blockSize * 4 : nil
                 forEachRowTile(rows) { r0, r1, r2, r3 in
-                    multiplyTile(scores + r0 * chunk, scores + r1 * chunk, scores + r2 * chunk, scores + r3 * chunk, tile: valueTile,
-                                 count: width, ahead: r0 == 0 ? ahead : nil, accumulate: true, o + r0 * d + column,
-                                 o + r1 * d + column, o + r2 * d + column, o + r3 * d + column)
+                    multiplyTiles(scores + r0 * chunk, scores + r1 * chunk, scores + r2 * chunk, scores + r3 * chunk, tile: valueTile,
+                                  second: paired ? tile * blockSize : nil, count: width, ahead: r0 == 0 ? ahead : nil,
+                                  accumulate: true, o + r0 * d + column, o + r1 * d + column, o + r2 * d + column, o + r3 * d + column)
                 }
+                column += step
             } else {
                 for i in 0..<rows {
                     for c in 0..<columns {
@@ -254,6 +262,7 @@ public enum Attention {
                         o[i * d + column + c] = sum
                     }
                 }
+                column += columns
             }
         }
     }
@@ -268,33 +277,79 @@ public enum Attention {
         }
     }
 
+    /// Whether the passes multiply two tiles at once: 8 chains of multiply-adds in flight for 4
+    /// rows, as two 512-bit fused multiply-add units of 4 cycles' latency need. AVX2 and NEON
+    /// builds split each 16-lane line into 2 or 4 registers, so one tile already makes 8 or 16
+    /// chains, and a second would run out of registers.
+    #if canImport(BraidAVX512)
+    private static let pairsTiles = true
+    #else
+    private static let pairsTiles = false
+    #endif
+
     /// The product both passes are made of, for 4 rows: `y_r[0…15] (+)= Σ_i x_r[i] · tile[16i …
     /// 16i+15]` over `count` lines of a tile (scores: x = queries, lines = key components;
-    /// outputs: x = probabilities, lines = value slots). Asks for the line `ahead` bytes past each
-    /// line it reads, where `ahead` is given (the next tile, on the first pass over this one). A
+    /// outputs: x = probabilities, lines = value slots), and where `second` is given, the same for
+    /// the tile `second` floats further into `y_r[16…31]`. Asks for the line `ahead` bytes past
+    /// each line it reads, where `ahead` is given (the next tiles, on the first pass over these). A
     /// line is one 16-lane vector: one register on AVX-512, two on AVX2, four on NEON (each
     /// lane's chain of multiply-adds is the same either way).
     @inline(__always)
-    private static func multiplyTile(_ x0: UnsafePointer<Float>, _ x1: UnsafePointer<Float>, _ x2: UnsafePointer<Float>,
-                                     _ x3: UnsafePointer<Float>, tile: UnsafePointer<Float>, count: Int, ahead: Int?,
-                                     accumulate: Bool, _ y0: UnsafeMutablePointer<Float>, _ y1: UnsafeMutablePointer<Float>,
-                                     _ y2: UnsafeMutablePointer<Float>, _ y3: UnsafeMutablePointer<Float>) {
+    private static func multiplyTiles(_ x0: UnsafePointer<Float>, _ x1: UnsafePointer<Float>, _ x2: UnsafePointer<Float>,
+                                      _ x3: UnsafePointer<Float>, tile: UnsafePointer<Float>, second: Int?, count: Int, ahead: Int?,
+                                      accumulate: Bool, _ y0: UnsafeMutablePointer<Float>, _ y1: UnsafeMutablePointer<Float>,
+                                      _ y2: UnsafeMutablePointer<Float>, _ y3: UnsafeMutablePointer<Float>) {
+        if let second {
+            multiplyTiles(x0, x1, x2, x3, tile: tile, pairedAt: second, count: count, ahead: ahead, accumulate: accumulate, y0, y1, y2, y3)
+        } else {
+            multiplyTiles(x0, x1, x2, x3, tile: tile, pairedAt: 0, count: count, ahead: ahead, accumulate: accumulate, y0, y1, y2, y3)
+        }
+    }
+
+    /// `multiplyTiles` with the second tile `second` floats further, or none where `second` is 0
+    /// (a constant once inlined, so each case is its own loop).
+    @inline(__always)
+    private static func multiplyTiles(_ x0: UnsafePointer<Float>, _ x1: UnsafePointer<Float>, _ x2: UnsafePointer<Float>,
+                                      _ x3: UnsafePointer<Float>, tile: UnsafePointer<Float>, pairedAt second: Int, count: Int, ahead: Int?,
+                                      accumulate: Bool, _ y0: UnsafeMutablePointer<Float>, _ y1: UnsafeMutablePointer<Float>,
+                                      _ y2: UnsafeMutablePointer<Float>, _ y3: UnsafeMutablePointer<Float>) {
+        let two = second != 0, offset = 4 * second
         var a0 = accumulate ? load(y0) : .zero, a1 = accumulate ? load(y1) : .zero
         var a2 = accumulate ? load(y2) : .zero, a3 = accumulate ? load(y3) : .zero
+        var b0 = two && accumulate ? load(y0 + 16) : .zero, b1 = two && accumulate ? load(y1 + 16) : .zero
+        var b2 = two && accumulate ? load(y2 + 16) : .zero, b3 = two && accumulate ? load(y3 + 16) : .zero
         var line = UnsafeRawPointer(tile)
         for i in 0..<count {
-            if let ahead { braid_prefetch(line + ahead) }
+            if let ahead {
+                braid_prefetch(line + ahead)
+                if two { braid_prefetch(line + ahead + offset) }
+            }
+            let s0 = SIMD16(repeating: x0[i]), s1 = SIMD16(repeating: x1[i])
+            let s2 = SIMD16(repeating: x2[i]), s3 = SIMD16(repeating: x3[i])
             let v = line.loadUnaligned(as: SIMD16<Float>.self)
-            a0 = multiplyAdd(a0, SIMD16(repeating: x0[i]), v)
-            a1 = multiplyAdd(a1, SIMD16(repeating: x1[i]), v)
-            a2 = multiplyAdd(a2, SIMD16(repeating: x2[i]), v)
-            a3 = multiplyAdd(a3, SIMD16(repeating: x3[i]), v)
+            a0 = multiplyAdd(a0, s0, v)
+            a1 = multiplyAdd(a1, s1, v)
+            a2 = multiplyAdd(a2, s2, v)
+            a3 = multiplyAdd(a3, s3, v)
+            if two {
+                let w = (line + offset).loadUnaligned(as: SIMD16<Float>.self)
+                b0 = multiplyAdd(b0, s0, w)
+                b1 = multiplyAdd(b1, s1, w)
+                b2 = multiplyAdd(b2, s2, w)
+                b3 = multiplyAdd(b3, s3, w)
+            }
             line += 4 * KeyValueLayout.tile
         }
         store(a0, to: y0)
         store(a1, to: y1)
         store(a2, to: y2)
         store(a3, to: y3)
+        if two {
+            store(b0, to: y0 + 16)
+            store(b1, to: y1 + 16)
+            store(b2, to: y2 + 16)
+            store(b3, to: y3 + 16)
+        }
     }
 
     @inline(__always)
