@@ -11,7 +11,7 @@ struct ForwardCostsTests {
 
     @Test("a forward costs what its row count costs; counts not seen lie on lines between those seen")
     func estimates() throws {
-        let costs = ForwardCosts()
+        let costs = ForwardCosts(coldForwards: 0)
         #expect(costs.estimate(rows: 4) == nil)
         costs.record(rows: 1, milliseconds: 60)
         #expect(close(costs.estimate(rows: 3), 60 * 1.1))  // one count seen: 5% per row
@@ -26,7 +26,7 @@ struct ForwardCostsTests {
 
     @Test("a measurement moves the sizes not measured by the same ratio: the machine's drift, not their shape")
     func followsDrift() throws {
-        let costs = ForwardCosts()
+        let costs = ForwardCosts(coldForwards: 0)
         costs.record(rows: 1, milliseconds: 60)
         costs.record(rows: 1, milliseconds: 60)
         costs.record(rows: 8, milliseconds: 130)
@@ -35,5 +35,14 @@ struct ForwardCostsTests {
         #expect(close(costs.estimate(rows: 8), 130 * 70 / 60))
         costs.record(rows: 3, milliseconds: 100)  // a new size moves nothing else
         #expect(close(costs.estimate(rows: 8), 130 * 70 / 60))
+    }
+
+    @Test("the first forward, cold, is left out")
+    func leavesOutTheColdForward() throws {
+        let costs = ForwardCosts()
+        costs.record(rows: 5, milliseconds: 110)
+        #expect(costs.estimate(rows: 5) == nil)
+        costs.record(rows: 5, milliseconds: 70)
+        #expect(close(costs.estimate(rows: 5), 70))
     }
 }
