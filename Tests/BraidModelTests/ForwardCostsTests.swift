@@ -44,5 +44,8 @@ struct ForwardCostsTests {
         #expect(costs.estimate(rows: 5) == nil)
         costs.record(rows: 5, milliseconds: 70)
         #expect(close(costs.estimate(rows: 5), 70))
+        let none = ForwardCosts(coldForwards: -1)  // nonsense: none left out
+        none.record(rows: 5, milliseconds: 70)
+        #expect(close(none.estimate(rows: 5), 70))
     }
 }

@@ -48,9 +48,9 @@ public final class ForwardCosts {
     /// Forwards still to be left out as cold.
     private var coldForwards: Int
 
-    /// No measurements yet; the first `coldForwards` recorded are left out.
+    /// No measurements yet; the first `coldForwards` recorded are left out (none where it is 0 or less).
     public init(coldForwards: Int = 1) {
-        self.coldForwards = coldForwards
+        self.coldForwards = max(0, coldForwards)
     }
 
     /// Adds a measurement (unless it is one of the cold first forwards).
