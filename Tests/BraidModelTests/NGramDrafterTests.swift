@@ -52,6 +52,38 @@ struct NGramDrafterTests {
         #expect(try other.draft(context: source + [13, 14, 77], maximumDepth: 16).isEmpty)
     }
 
+    @Test("drafts past 8 tokens only while the text follows a copy")
+    func longerDraftsWhileCopying() throws {
+        // A 40-token source; the text has started copying it ("10 11 12").
+        let source = (10..<50).map { TokenID($0) }
+        let context = source + [99, 10, 11, 12]
+        /// Drafts after the context and lets the target take the deepest path whole (and the
+        /// source's next token), or all of it but its last token; returns the deepest path's length.
+        func step(_ drafter: NGramDrafter, whole: Bool) throws -> Int {
+            let tree = try drafter.draft(context: context, maximumDepth: 32)
+            guard let deepest = tree.depths.indices.max(by: { tree.depths[$0] < tree.depths[$1] }) else { return 0 }
+            let path = tree.path(to: deepest)
+            let accepted = whole ? path : Array(path.dropLast())
+            var verification = Verification(acceptedNodes: [], acceptedTokens: accepted, next: whole ? path[path.count - 1] + 1 : 7,
+                                            targetChoices: [])
+            verification.forwardMilliseconds = 60 + 10 * Double(tree.count)
+            drafter.observe(verification, tree: tree, context: context)
+            return path.count
+        }
+        let copying = try NGramDrafter(), broken = try NGramDrafter()
+        for _ in 0..<6 {
+            _ = try step(copying, whole: true)
+            _ = try step(broken, whole: true)
+        }
+        // Whole drafts: the copy is drafted 15 tokens at a time.
+        #expect(try step(copying, whole: true) == 15)
+        // One draft that missed its last token: back to 8, though every token but one was accepted.
+        _ = try step(broken, whole: false)
+        #expect(try step(broken, whole: true) == 8)
+        // And 15 again once that one is accepted whole.
+        #expect(try step(broken, whole: true) == 15)
+    }
+
     func tree(_ tree: DraftTree, startsWith tokens: [TokenID]) -> Bool {
         var node = DraftTree.root
         for token in tokens {
