@@ -6,6 +6,8 @@
 // the replay stops each branch exactly where a live run would, and counts the tokens a live run
 // would generate; --check-live K runs them live on the first K questions and compares.
 // Each question's record is appended to --records as it finishes, and a run resumes from it.
+// --branch-details adds every branch's answer, length and token confidences to the record, so
+// that stopping rules can be replayed offline (`Benchmarks/replay-stopping`) without sampling again.
 import ArgumentParser
 import Braid
 import BraidAggregation
@@ -50,6 +52,9 @@ struct Evaluate: ParsableCommand {
 
     @Option(help: "Appended to each question to ask for the answer's form.")
     var instruction = "Please reason step by step, and put your final answer within \\boxed{}."
+
+    @Flag(help: "Record each branch's answer, token count, finish reason and token confidences (DeepConf's, 4 decimals).")
+    var branchDetails = false
 
     @Flag(help: "Print the summary as one JSON object.")
     var json = false
@@ -117,6 +122,7 @@ struct Evaluate: ParsableCommand {
                     "ms": (clock.now - start).milliseconds,
                 ]
                 if let liveMatches { record["live_matches_replay"] = liveMatches }
+                if branchDetails { record["branches"] = sampled.map(Self.details) }
                 done[index] = record
                 if let records { try Self.append(record, to: records) }
                 let line = names.map { name in "\(name) \((results[name] as? [String: Any])?["correct"] as? Bool == true ? "✓" : "✗")" }
@@ -181,6 +187,13 @@ struct Evaluate: ParsableCommand {
     }
 
     /// Records already written, by question index.
+    /// A branch as `--branch-details` records it.
+    static func details(_ branch: Branch) -> [String: Any] {
+        ["stream": branch.stream, "answer": AnswerExtraction.math.extract(from: branch.text) as Any, "tokens": branch.tokens.count,
+         "finish_reason": branch.finishReason.rawValue,
+         "confidences": DeepConf.tokenConfidences(branch).map { ($0 * 10_000).rounded() / 10_000 }]
+    }
+
     static func loadRecords(_ path: String) throws -> [Int: [String: Any]] {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [:] }
         var records: [Int: [String: Any]] = [:]

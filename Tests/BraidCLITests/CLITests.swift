@@ -208,6 +208,28 @@ struct CLITests {
         try CLI.expectFailure(["evaluate", "-m", model, "--dataset", bad], mentioning: "line 1: expected")
     }
 
+    @Test func evaluateRecordsBranchDetails() throws {
+        let dataset = try TinyModel.writeTemporary(Array("{\"question\": \"one?\", \"answer\": \"1\"}\n".utf8), suffix: ".jsonl")
+        let records = FileManager.default.temporaryDirectory.appendingPathComponent("braid-records-\(UUID().uuidString).jsonl").path
+        defer { try? FileManager.default.removeItem(atPath: records) }
+        let result = try CLI.run(["evaluate", "-m", model, "--dataset", dataset, "--branches", "3", "-n", "5", "--records", records,
+                                  "--methods", "vote", "--instruction", "", "--branch-details"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let line = try #require(try String(contentsOfFile: records, encoding: .utf8).split(separator: "\n").first)
+        let record = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        let branches = try #require(record["branches"] as? [[String: Any]])
+        // One entry a branch, in stream order, with a confidence for every token it generated.
+        #expect(branches.map { $0["stream"] as? Int } == [0, 1, 2])
+        for branch in branches {
+            let tokens = try #require(branch["tokens"] as? Int)
+            #expect((1...5).contains(tokens) && (branch["confidences"] as? [Double])?.count == tokens, "\(branch)")
+            #expect(branch["finish_reason"] as? String != nil && branch.keys.contains("answer"))
+        }
+        // The vote's tokens are the branches' tokens.
+        let vote = try #require((record["methods"] as? [String: Any])?["vote"] as? [String: Any])
+        #expect(vote["generated_tokens"] as? Int == branches.reduce(0) { $0 + ($1["tokens"] as? Int ?? 0) })
+    }
+
     @Test func generateStreamsAndChats() throws {
         let result = try CLI.run(["generate", "-m", model, "-p", "hi", "-n", "4", "--seed", "3", "--chat"])
         #expect(result.status == 0, "\(result.stderr)")
