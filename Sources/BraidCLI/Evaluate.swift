@@ -186,7 +186,6 @@ struct Evaluate: ParsableCommand {
         return items
     }
 
-    /// Records already written, by question index.
     /// A branch as `--branch-details` records it.
     static func details(_ branch: Branch) -> [String: Any] {
         ["stream": branch.stream, "answer": AnswerExtraction.math.extract(from: branch.text) as Any, "tokens": branch.tokens.count,
@@ -194,6 +193,7 @@ struct Evaluate: ParsableCommand {
          "confidences": DeepConf.tokenConfidences(branch).map { ($0 * 10_000).rounded() / 10_000 }]
     }
 
+    /// Records already written, by question index.
     static func loadRecords(_ path: String) throws -> [Int: [String: Any]] {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [:] }
         var records: [Int: [String: Any]] = [:]
