@@ -19,12 +19,13 @@ public enum StoppingRule: Sendable, Equatable {
     /// Entropy of the answer distribution ≤ threshold × ln(votes), after at least 3 votes.
     case entropy(threshold: Double)
 
-    /// The rule by its command-line name (`beta`, `dirichlet`, `entropy`) with its default threshold.
-    public static func named(_ name: String) throws -> StoppingRule {
+    /// The rule by its command-line name (`beta`, `dirichlet`, `entropy`) with `threshold`, or
+    /// its default threshold (0.95, 0.95, 0.4).
+    public static func named(_ name: String, threshold: Double? = nil) throws -> StoppingRule {
         switch name {
-        case "beta": .beta(threshold: 0.95)
-        case "dirichlet": .dirichlet(threshold: 0.95)
-        case "entropy": .entropy(threshold: 0.4)
+        case "beta": .beta(threshold: threshold ?? 0.95)
+        case "dirichlet": .dirichlet(threshold: threshold ?? 0.95)
+        case "entropy": .entropy(threshold: threshold ?? 0.4)
         default: throw AggregationError.invalidSpecification("unknown stopping rule '\(name)' (beta, dirichlet, entropy)")
         }
     }
@@ -124,5 +125,28 @@ public struct AdaptiveConsistency: AggregationOperator {
 
     public func fold(_ candidates: [Candidate], context: AggregationContext) throws -> Aggregate {
         Voting.decide(name, candidates: candidates, weights: nil, context: context)
+    }
+
+    /// The operator the command line spells `RULE[:THRESHOLD[:FIRST[:WAVE]]]` after `adaptive:`
+    /// ("beta", "beta:0.8", "beta:0.8:2:1"): a stopping rule, its threshold, and the sizes of the
+    /// first and of each later wave (colons, not commas: `braid evaluate --methods` lists with commas).
+    public static func named(_ specification: String) throws -> AdaptiveConsistency {
+        let parts = specification.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count <= 4 else {
+            throw AggregationError.invalidSpecification("adaptive takes RULE[:THRESHOLD[:FIRST[:WAVE]]] (got '\(specification)')")
+        }
+        var threshold: Double?
+        if parts.count > 1 {
+            guard let value = Double(parts[1]), value.isFinite else {
+                throw AggregationError.invalidSpecification("adaptive threshold '\(parts[1])' is not a number")
+            }
+            threshold = value
+        }
+        let sizes = try parts.dropFirst(2).map { part in
+            guard let size = Int(part) else { throw AggregationError.invalidSpecification("adaptive wave size '\(part)' is not a whole number") }
+            return size
+        }
+        return try AdaptiveConsistency(rule: StoppingRule.named(parts[0], threshold: threshold),
+                                       firstWave: sizes.first, wave: sizes.dropFirst().first)
     }
 }

@@ -173,7 +173,7 @@ public final class AggregationContext {
 
     /// A branch with its extracted answer.
     public func candidate(_ branch: Branch) -> Candidate {
-        Candidate(branch: branch, answer: extractor.extract(from: branch.text))
+        Candidate(branch: branch, answer: extractor.extract(from: branch.text, endedBy: branch.finishReason))
     }
 
     /// The judge, or an error naming the operator that needs one.

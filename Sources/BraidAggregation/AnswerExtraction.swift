@@ -1,20 +1,42 @@
 // Answers out of free text: what a branch concluded, normalized so that equal answers compare
 // equal ("1,000" = "1000", "3.0" = "3", " Paris." = "paris"). A branch whose text has no
-// answer is kept but does not vote.
+// answer is kept but does not vote. A text cut off before its end (out of tokens or cache) has
+// concluded nothing: only an answer it marks as one (`\boxed{}`, "the answer is") counts there,
+// not one read from where the text happens to stop (its last number is a step of the working).
+import Braid
 import Foundation
 
 /// Finds the answer a text concludes with.
 public protocol AnswerExtractor: Sendable {
     /// The normalized answer in `text`, or nil when it has none.
     func extract(from text: String) -> String?
+    /// The answer of a text cut off before its end: only one the text marks as its answer.
+    /// Default: as `extract(from:)`, for extractors that only take marked answers.
+    func extract(fromUnfinished text: String) -> String?
 }
 
-/// The last number in the text ("… so she has 1,250.50 dollars." → "1250.5").
+extension AnswerExtractor {
+    public func extract(fromUnfinished text: String) -> String? {
+        extract(from: text)
+    }
+
+    /// The answer of a text that ended for `reason`: whole (`stop`) or cut off (any other reason).
+    public func extract(from text: String, endedBy reason: FinishReason) -> String? {
+        reason == .stop ? extract(from: text) : extract(fromUnfinished: text)
+    }
+}
+
+/// The last number in the text ("… so she has 1,250.50 dollars." → "1250.5"); none in a text cut
+/// off before its end.
 public struct LastNumberExtractor: AnswerExtractor {
     public init() {}
 
     public func extract(from text: String) -> String? {
         AnswerNormalization.numbers(in: text).last
+    }
+
+    public func extract(fromUnfinished text: String) -> String? {
+        nil
     }
 }
 
@@ -82,7 +104,8 @@ public struct AnswerIsExtractor: AnswerExtractor {
     }
 }
 
-/// A multiple-choice letter A–E: "answer is (C)", "Answer: c", or a lone letter at the end.
+/// A multiple-choice letter A–E: "answer is (C)", "Answer: c", or a lone letter at the end (not
+/// in a text cut off before its end).
 public struct ChoiceExtractor: AnswerExtractor {
     public init() {}
 
@@ -90,9 +113,13 @@ public struct ChoiceExtractor: AnswerExtractor {
     private static var lone: Regex<(Substring, Substring)> { /(?:^|[\s(])\(?([A-E])\)?[.)]?\s*$/ }
 
     public func extract(from text: String) -> String? {
-        if let match = text.matches(of: Self.marked).last { return match.output.1.uppercased() }
+        if let marked = extract(fromUnfinished: text) { return marked }
         if let match = text.firstMatch(of: Self.lone) { return match.output.1.uppercased() }
         return nil
+    }
+
+    public func extract(fromUnfinished text: String) -> String? {
+        text.matches(of: Self.marked).last.map { $0.output.1.uppercased() }
     }
 }
 
@@ -147,16 +174,18 @@ public struct FirstAnswerExtractor: AnswerExtractor {
     }
 
     public func extract(from text: String) -> String? {
-        for extractor in extractors {
-            if let answer = extractor.extract(from: text) { return answer }
-        }
-        return nil
+        extractors.lazy.compactMap { $0.extract(from: text) }.first
+    }
+
+    public func extract(fromUnfinished text: String) -> String? {
+        extractors.lazy.compactMap { $0.extract(fromUnfinished: text) }.first
     }
 }
 
 /// Extractors by the names the command line uses.
 public enum AnswerExtraction {
-    /// The default for math: `\boxed{}`, then "answer is"/"####", then the last number.
+    /// The default for math: `\boxed{}`, then "answer is"/"####", then the last number (in a
+    /// finished text only).
     public static let math: any AnswerExtractor = FirstAnswerExtractor([BoxedExtractor(), AnswerIsExtractor(numeric: true), LastNumberExtractor()])
 
     /// `math`, `number`, `boxed`, `answer`, `choice`, `code` or `regex:PATTERN`.

@@ -49,13 +49,13 @@ public struct ModelJudge {
     }
 
     /// Greedy text from the model for a user message in its chat format.
-    func write(user message: String, maxTokens: Int, context: AggregationContext) throws -> String {
+    func write(user message: String, maxTokens: Int, context: AggregationContext) throws -> (text: String, finishReason: FinishReason) {
         let prompt = try chatTemplate(for: "synthesize").prompt(user: message)
         let tokens = model.tokenizer.encode(prompt)
         let result = try session.generate(promptTokens: tokens, parameters: GenerationParameters(
             maxTokens: maxTokens, sampling: .greedy, contextLength: session.contextLength))
         context.spend(tokens.count - result.timings.reusedPromptTokens + result.tokens.count)
-        return result.text
+        return (result.text, result.finishReason)
     }
 }
 
@@ -191,7 +191,7 @@ public struct Synthesis: AggregationOperator {
         let listed = representatives.enumerated().map { i, entry in
             "Candidate \(i + 1) (reached by \(entry.count) of \(candidates.count) attempts):\n\(entry.text)"
         }.joined(separator: "\n\n")
-        let text = try writer.write(user: """
+        let (text, finishReason) = try writer.write(user: """
             Question: \(context.question)
 
             Several attempts at this question reached these candidate solutions; some may be wrong.
@@ -201,7 +201,7 @@ public struct Synthesis: AggregationOperator {
             Check the candidates' reasoning, then write one correct, complete solution. \
             Put your final answer within \\boxed{}.
             """, maxTokens: maxTokens, context: context)
-        let answer = context.extractor.extract(from: text) ?? votes.first?.answer
+        let answer = context.extractor.extract(from: text, endedBy: finishReason) ?? votes.first?.answer
         return Aggregate(operatorName: name, answer: answer, text: text, chosenStream: nil, votes: votes, scores: [:],
                          candidates: candidates, judgeTokens: context.judgeTokens)
     }

@@ -5,7 +5,7 @@
 public enum AggregationOperators {
     /// Every name `named` takes (parameters after a colon where shown).
     public static let names = ["vote", "weighted[:likelihood|mean|lowest|bottom10|tail]", "deepconf[:online[:low]]",
-                               "adaptive[:beta|dirichlet|entropy]", "best-of:ll", "best-of:verify", "tournament", "usc", "synthesize"]
+                               "adaptive[:beta|dirichlet|entropy[:THRESHOLD[:FIRST[:WAVE]]]]", "best-of:ll", "best-of:verify", "tournament", "usc", "synthesize"]
 
     /// The operator called `name`.
     public static func named(_ name: String) throws -> any AggregationOperator {
@@ -19,7 +19,7 @@ public enum AggregationOperators {
         case ("deepconf", nil): return try DeepConf.Offline()
         case ("deepconf", "online"): return try DeepConf.Online()
         case ("deepconf", "online:low"): return try DeepConf.Online(keep: DeepConf.Online.lowKeep)
-        case ("adaptive", let rule): return try AdaptiveConsistency(rule: StoppingRule.named(rule ?? "beta"))
+        case ("adaptive", let rule): return try AdaptiveConsistency.named(rule ?? "beta")
         case ("best-of", "ll"): return BestOfLikelihood()
         case ("best-of", "verify"): return BestOfVerification()
         case ("tournament", nil): return Tournament()
@@ -55,7 +55,7 @@ extension GenerationSession {
     /// let session = try GenerationSession(model: model, kvBudgetBytes: 512 << 20)
     /// let prompt = try model.chatPrompt(user: question + " Put the final answer within \\boxed{}.")
     /// let result = try session.reason(question: question, promptTokens: model.tokenizer.encode(prompt), budget: 8,
-    ///                                  parameters: GenerationParameters(maxTokens: 384, topLogprobs: 20),
+    ///                                  parameters: GenerationParameters(maxTokens: 640, topLogprobs: 20),
     ///                                  aggregation: try DeepConf.Online(), extractor: AnswerExtraction.math)
     /// print(result.answer ?? "no answer", result.votes)
     /// ```

@@ -6,8 +6,8 @@
 // the replay stops each branch exactly where a live run would, and counts the tokens a live run
 // would generate; --check-live K runs them live on the first K questions and compares.
 // Each question's record is appended to --records as it finishes, and a run resumes from it.
-// --branch-details adds every branch's answer, length and token confidences to the record, so
-// that stopping rules can be replayed offline (`Benchmarks/replay-stopping`) without sampling again.
+// --branch-details adds every branch's text, answer, length and token confidences to the record,
+// so that stopping rules (and extractors) can be replayed offline (`Benchmarks/replay-stopping`) without sampling again.
 import ArgumentParser
 import Braid
 import BraidAggregation
@@ -26,7 +26,7 @@ struct Evaluate: ParsableCommand {
     var branches = 8
 
     @Option(name: [.customShort("n"), .customLong("max-tokens")], parsing: .unconditional, help: "Most tokens per branch.")
-    var maxTokens = 384
+    var maxTokens = 640
 
     @Option(parsing: .unconditional, help: "Sampling temperature of the branches (greedy runs at 0).")
     var temperature: Float = 0.7
@@ -53,7 +53,7 @@ struct Evaluate: ParsableCommand {
     @Option(help: "Appended to each question to ask for the answer's form.")
     var instruction = "Please reason step by step, and put your final answer within \\boxed{}."
 
-    @Flag(help: "Record each branch's answer, token count, finish reason and token confidences (DeepConf's, 4 decimals).")
+    @Flag(help: "Record each branch's text, answer, token count, finish reason and token confidences (DeepConf's, 4 decimals).")
     var branchDetails = false
 
     @Flag(help: "Print the summary as one JSON object.")
@@ -94,7 +94,7 @@ struct Evaluate: ParsableCommand {
                 }
                 if names.contains("greedy") {
                     let chain = try session.generate(promptTokens: promptTokens, parameters: greedy)
-                    results["greedy"] = score(AnswerExtraction.math.extract(from: chain.text), generated: chain.tokens.count, judging: 0, sampled: 1)
+                    results["greedy"] = score(AnswerExtraction.math.extract(from: chain.text, endedBy: chain.finishReason), generated: chain.tokens.count, judging: 0, sampled: 1)
                 }
                 let prepared = try session.prepare(promptTokens: promptTokens, parameters: parameters)
                 defer { session.release(prepared) }
@@ -158,9 +158,10 @@ struct Evaluate: ParsableCommand {
             return
         }
         writeOut("\(records.count) questions, \(branches) branches, \(maxTokens) tokens at most\n")
-        writeOut("method               questions  accuracy   generated tokens  vs vote  judging tokens\n")
+        let width = max(20, names.map(\.count).max() ?? 0)
+        writeOut("method".padding(toLength: width, withPad: " ", startingAt: 0) + " questions  accuracy   generated tokens  vs vote  judging tokens\n")
         for row in rows {
-            let name = (row["method"] as? String ?? "").padding(toLength: 20, withPad: " ", startingAt: 0)
+            let name = (row["method"] as? String ?? "").padding(toLength: width, withPad: " ", startingAt: 0)
             writeOut(name + String(format: " %9d  %6.1f%%   %16d  %6.2f  %14d\n", row["questions"] as? Int ?? 0, 100 * (row["accuracy"] as? Double ?? 0),
                                    row["generated_tokens"] as? Int ?? 0, row["tokens_vs_vote"] as? Double ?? 0, row["judge_tokens"] as? Int ?? 0))
         }
@@ -188,7 +189,8 @@ struct Evaluate: ParsableCommand {
 
     /// A branch as `--branch-details` records it.
     static func details(_ branch: Branch) -> [String: Any] {
-        ["stream": branch.stream, "answer": AnswerExtraction.math.extract(from: branch.text) as Any, "tokens": branch.tokens.count,
+        ["stream": branch.stream, "answer": AnswerExtraction.math.extract(from: branch.text, endedBy: branch.finishReason) as Any,
+         "text": branch.text, "tokens": branch.tokens.count,
          "finish_reason": branch.finishReason.rawValue,
          "confidences": DeepConf.tokenConfidences(branch).map { ($0 * 10_000).rounded() / 10_000 }]
     }

@@ -35,6 +35,24 @@ struct ExtractionTests {
         }
     }
 
+    @Test("a text cut off before its end has an answer only where it marks one")
+    func unfinishedTexts() {
+        let math = AnswerExtraction.math
+        let working = "Distance running = 6 × 2 = 12 miles.\nDistance walking = 1.5 × 4 = 6"
+        #expect(math.extract(from: working) == "6")
+        #expect(math.extract(from: working, endedBy: .stop) == "6")
+        for reason in [FinishReason.length, .kvFull, .pruned] {
+            #expect(math.extract(from: working, endedBy: reason) == nil)
+            #expect(math.extract(from: "So the total is \\boxed{18} miles. Let us check: 12 + 6", endedBy: reason) == "18")
+            #expect(math.extract(from: "#### 18\nTo check, 12", endedBy: reason) == "18")
+        }
+        #expect(LastNumberExtractor().extract(fromUnfinished: working) == nil)
+        #expect(ChoiceExtractor().extract(from: "After all that, D") == "D")
+        #expect(ChoiceExtractor().extract(fromUnfinished: "After all that, D") == nil)
+        #expect(ChoiceExtractor().extract(fromUnfinished: "The answer is (B), because") == "B")
+        #expect(CodeBlockExtractor().extract(fromUnfinished: "```\nx = 1\n```\nand then") == "x = 1")
+    }
+
     @Test("answer-is text answers are trimmed, case-folded and stripped of a final period")
     func textAnswers() {
         let extractor = AnswerIsExtractor()

@@ -21,8 +21,8 @@ final class ScriptedBranches: BranchSource {
     let branches: [Branch]
     var requested: [Range<Int>] = []
 
-    init(_ texts: [String]) {
-        branches = texts.enumerated().map { branch($0.offset, $0.element) }
+    init(_ texts: [String], finishes: [FinishReason]? = nil) {
+        branches = texts.enumerated().map { branch($0.offset, $0.element, finish: finishes?[$0.offset] ?? .stop) }
     }
 
     func sample(streams: Range<Int>, monitor: BranchMonitor?) throws -> [Branch] {
@@ -31,8 +31,8 @@ final class ScriptedBranches: BranchSource {
     }
 }
 
-func context(_ texts: [String]) throws -> (AggregationContext, ScriptedBranches) {
-    let source = ScriptedBranches(texts)
+func context(_ texts: [String], finishes: [FinishReason]? = nil) throws -> (AggregationContext, ScriptedBranches) {
+    let source = ScriptedBranches(texts, finishes: finishes)
     return (try AggregationContext(source: source, budget: texts.count, extractor: AnswerExtraction.math), source)
 }
 
@@ -53,6 +53,15 @@ struct OperatorTests {
         let (c3, _) = try context(["nothing", "at all"])
         let none = try MajorityVote().run(c3)
         #expect(none.answer == nil && none.votes.isEmpty && none.chosenStream == nil)
+
+        // Branches cut off by the token limit vote only with an answer they mark as one, not with
+        // the last number of their working.
+        let (c4, _) = try context(["so far 7", "then 7", "x = 7", "\\boxed{5}", "it is \\boxed{5}, and 7"],
+                                  finishes: [.length, .length, .kvFull, .stop, .length])
+        let cut = try MajorityVote().run(c4)
+        #expect(cut.answer == "5")
+        #expect(cut.votes == [VoteCount(answer: "5", count: 2, weight: 2)])
+        #expect(cut.candidates.map(\.answer) == [nil, nil, nil, "5", "5"])
     }
 
     @Test("weighted vote: a heavier minority wins; best-of likelihood picks the likeliest answered branch")
@@ -160,7 +169,13 @@ struct OperatorTests {
                      "best-of:ll", "best-of:verify", "tournament", "usc", "synthesize"] {
             #expect(try AggregationOperators.named(name).name.hasPrefix(name.split(separator: ":")[0]), "\(name)")
         }
-        for bad in ["", "votes", "weighted:loud", "deepconf:offline", "deepconf:online:medium", "best-of", "adaptive:vibes", "usc:3"] {
+        let tuned = try #require(try AggregationOperators.named("adaptive:beta:0.8:2:1") as? AdaptiveConsistency)
+        #expect(tuned.rule == .beta(threshold: 0.8) && tuned.firstWave == 2 && tuned.wave == 1)
+        let entropy = try #require(try AggregationOperators.named("adaptive:entropy:0.3:3") as? AdaptiveConsistency)
+        #expect(entropy.rule == .entropy(threshold: 0.3) && entropy.firstWave == 3 && entropy.wave == nil)
+        for bad in ["", "votes", "weighted:loud", "deepconf:offline", "deepconf:online:medium", "best-of", "adaptive:vibes", "usc:3",
+                    "adaptive:beta:x", "adaptive:beta:1.5", "adaptive:beta:0.8:2,1", "adaptive:beta:0.8:0:1", "adaptive:beta:0.8:2:0",
+                    "adaptive:beta:0.8:2:1:4", "adaptive:beta:nan", "adaptive:beta:0.8:two"] {
             #expect(throws: AggregationError.self, "\(bad)") { try AggregationOperators.named(bad) }
         }
         #expect(throws: AggregationError.self) { try AggregationContext(source: ScriptedBranches([]), budget: 0, extractor: LastNumberExtractor()) }

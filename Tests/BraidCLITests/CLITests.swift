@@ -223,7 +223,7 @@ struct CLITests {
         for branch in branches {
             let tokens = try #require(branch["tokens"] as? Int)
             #expect((1...5).contains(tokens) && (branch["confidences"] as? [Double])?.count == tokens, "\(branch)")
-            #expect(branch["finish_reason"] as? String != nil && branch.keys.contains("answer"))
+            #expect(branch["finish_reason"] as? String != nil && branch.keys.contains("answer") && branch["text"] is String)
         }
         // The vote's tokens are the branches' tokens.
         let vote = try #require((record["methods"] as? [String: Any])?["vote"] as? [String: Any])
