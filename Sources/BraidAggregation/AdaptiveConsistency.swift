@@ -30,6 +30,13 @@ public enum StoppingRule: Sendable, Equatable {
         }
     }
 
+    /// The threshold the rule compares with.
+    public var threshold: Double {
+        switch self {
+        case .beta(let threshold), .dirichlet(let threshold), .entropy(let threshold): threshold
+        }
+    }
+
     /// The rule's name.
     public var name: String {
         switch self {
@@ -86,7 +93,14 @@ public enum StoppingRule: Sendable, Equatable {
 /// Adaptive-Consistency: majority vote over branches sampled in waves until the stopping rule
 /// fires or the budget is spent.
 public struct AdaptiveConsistency: AggregationOperator {
-    public var name: String { "adaptive:\(rule.name)" }
+    /// `adaptive:RULE`, with the threshold and the wave sizes where they are not the defaults, as
+    /// `AggregationOperators.named` takes it.
+    public var name: String {
+        var spelled = "adaptive:\(rule.name)"
+        if rule.threshold != (try? StoppingRule.named(rule.name))?.threshold || firstWave != nil { spelled += ":\(rule.threshold)" }
+        if let firstWave { spelled += ":\(firstWave)" + (wave.map { ":\($0)" } ?? "") }
+        return spelled
+    }
     /// When to stop.
     public let rule: StoppingRule
     /// Branches in the first wave (nil: half the budget, at least 1).
@@ -99,9 +113,14 @@ public struct AdaptiveConsistency: AggregationOperator {
         if let firstWave, firstWave < 1 { throw AggregationError.invalidSpecification("adaptive first wave must be ≥ 1 (got \(firstWave))") }
         if let wave, wave < 1 { throw AggregationError.invalidSpecification("adaptive wave must be ≥ 1 (got \(wave))") }
         switch rule {
-        case .beta(let threshold), .dirichlet(let threshold), .entropy(let threshold):
+        case .beta(let threshold), .dirichlet(let threshold):
+            // At ½ or below a tie, or one vote, would stop sampling.
+            guard threshold > 0.5, threshold <= 1 else {
+                throw AggregationError.invalidSpecification("\(rule.name) threshold must be in (0.5, 1] (got \(threshold))")
+            }
+        case .entropy(let threshold):
             guard threshold > 0, threshold <= 1 else {
-                throw AggregationError.invalidSpecification("stopping threshold must be in (0, 1] (got \(threshold))")
+                throw AggregationError.invalidSpecification("entropy threshold must be in (0, 1] (got \(threshold))")
             }
         }
         self.rule = rule
@@ -115,7 +134,7 @@ public struct AdaptiveConsistency: AggregationOperator {
         var next = 0
         while next < budget {
             let size = next == 0 ? (firstWave ?? max(1, budget / 2)) : (wave ?? max(1, budget / 4))
-            let end = min(budget, next + size)
+            let end = next + min(size, budget - next)
             candidates += try context.sample(streams: next..<end)
             next = end
             if rule.shouldStop(counts: Voting.tally(candidates).map(\.count)) { break }

@@ -1,8 +1,9 @@
 // Answers out of free text: what a branch concluded, normalized so that equal answers compare
 // equal ("1,000" = "1000", "3.0" = "3", " Paris." = "paris"). A branch whose text has no
-// answer is kept but does not vote. A text cut off before its end (out of tokens or cache) has
-// concluded nothing: only an answer it marks as one (`\boxed{}`, "the answer is") counts there,
-// not one read from where the text happens to stop (its last number is a step of the working).
+// answer is kept but does not vote. A text cut off before its end (out of tokens or cache, or
+// pruned) has concluded nothing: only an answer it marks as one (`\boxed{}`, "the answer is") on
+// a line it finished counts there, not one read from where the text happens to stop (its last
+// number is a step of the working).
 import Braid
 import Foundation
 
@@ -11,7 +12,8 @@ public protocol AnswerExtractor: Sendable {
     /// The normalized answer in `text`, or nil when it has none.
     func extract(from text: String) -> String?
     /// The answer of a text cut off before its end: only one the text marks as its answer.
-    /// Default: as `extract(from:)`, for extractors that only take marked answers.
+    /// Default: as `extract(from:)`, for extractors that only take marked answers; an extractor
+    /// that wraps others passes this on to theirs.
     func extract(fromUnfinished text: String) -> String?
 }
 
@@ -74,7 +76,9 @@ public struct BoxedExtractor: AnswerExtractor {
 }
 
 /// What follows the last "answer is" / "answer:" / "#### " marker, up to the end of its line or
-/// sentence, as a number when it holds one (with `numeric`, only a number counts).
+/// sentence, as a number when it holds one (with `numeric`, only a number counts). In a text cut
+/// off before its end, a marker on the last line does not count: its answer may be cut ("is 1"
+/// of "is 150").
 public struct AnswerIsExtractor: AnswerExtractor {
     /// Accept only numbers (math answers: "the answer is correct" is not one).
     public let numeric: Bool
@@ -102,6 +106,10 @@ public struct AnswerIsExtractor: AnswerExtractor {
         let answer = AnswerNormalization.text(tail)
         return answer.isEmpty ? nil : answer
     }
+
+    public func extract(fromUnfinished text: String) -> String? {
+        CutText.finishedLines(of: text).flatMap(extract(from:))
+    }
 }
 
 /// A multiple-choice letter A–E: "answer is (C)", "Answer: c", or a lone letter at the end (not
@@ -113,13 +121,17 @@ public struct ChoiceExtractor: AnswerExtractor {
     private static var lone: Regex<(Substring, Substring)> { /(?:^|[\s(])\(?([A-E])\)?[.)]?\s*$/ }
 
     public func extract(from text: String) -> String? {
-        if let marked = extract(fromUnfinished: text) { return marked }
+        if let marked = Self.marked(in: text) { return marked }
         if let match = text.firstMatch(of: Self.lone) { return match.output.1.uppercased() }
         return nil
     }
 
     public func extract(fromUnfinished text: String) -> String? {
-        text.matches(of: Self.marked).last.map { $0.output.1.uppercased() }
+        CutText.finishedLines(of: text).flatMap(Self.marked(in:))
+    }
+
+    private static func marked(in text: String) -> String? {
+        text.matches(of: marked).last.map { $0.output.1.uppercased() }
     }
 }
 
@@ -179,6 +191,14 @@ public struct FirstAnswerExtractor: AnswerExtractor {
 
     public func extract(fromUnfinished text: String) -> String? {
         extractors.lazy.compactMap { $0.extract(fromUnfinished: text) }.first
+    }
+}
+
+/// Texts cut off before their end.
+enum CutText {
+    /// The text up to its last line break (nil when it has none): the lines it finished.
+    static func finishedLines(of text: String) -> String? {
+        text.lastIndex(of: "\n").map { String(text[..<$0]) }
     }
 }
 

@@ -5,7 +5,7 @@
 public enum AggregationOperators {
     /// Every name `named` takes (parameters after a colon where shown).
     public static let names = ["vote", "weighted[:likelihood|mean|lowest|bottom10|tail]", "deepconf[:online[:low]]",
-                               "adaptive[:beta|dirichlet|entropy[:THRESHOLD[:FIRST[:WAVE]]]]", "best-of:ll", "best-of:verify", "tournament", "usc", "synthesize"]
+                               "adaptive[:RULE[:THRESHOLD[:FIRST[:WAVE]]]] (RULE: beta|dirichlet|entropy)", "best-of:ll", "best-of:verify", "tournament", "usc", "synthesize"]
 
     /// The operator called `name`.
     public static func named(_ name: String) throws -> any AggregationOperator {

@@ -56,7 +56,7 @@ struct Generate: ParsableCommand {
     @Option(help: "Fold the branches into one answer: \(AggregationOperators.names.joined(separator: ", ")).")
     var aggregate: String?
 
-    @Option(help: "How --aggregate finds a branch's answer: math (\\boxed, 'answer is', last number), number, boxed, answer, choice, code, regex:PATTERN.")
+    @Option(help: "How --aggregate finds a branch's answer: math (\\boxed, 'answer is', last number), number, boxed, answer, choice, code, regex:PATTERN. A branch cut off before its end answers only with an answer it marks (\\boxed, 'answer is').")
     var extract = "math"
 
     @Option(help: "A model (file or manifest name) that writes the answer for --aggregate synthesize (default: the same model).")

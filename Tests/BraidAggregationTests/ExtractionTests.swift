@@ -46,10 +46,13 @@ struct ExtractionTests {
             #expect(math.extract(from: "So the total is \\boxed{18} miles. Let us check: 12 + 6", endedBy: reason) == "18")
             #expect(math.extract(from: "#### 18\nTo check, 12", endedBy: reason) == "18")
         }
+        // A marker on the line the text was cut in may have lost the end of its answer.
+        #expect(math.extract(from: "Total: 48 + 102 = 150.\nThe answer is 1", endedBy: .length) == nil)
+        #expect(math.extract(from: "The answer is 150.\nLet us check: 1", endedBy: .length) == "150")
         #expect(LastNumberExtractor().extract(fromUnfinished: working) == nil)
         #expect(ChoiceExtractor().extract(from: "After all that, D") == "D")
         #expect(ChoiceExtractor().extract(fromUnfinished: "After all that, D") == nil)
-        #expect(ChoiceExtractor().extract(fromUnfinished: "The answer is (B), because") == "B")
+        #expect(ChoiceExtractor().extract(fromUnfinished: "The answer is (B), because\nso") == "B")
         #expect(CodeBlockExtractor().extract(fromUnfinished: "```\nx = 1\n```\nand then") == "x = 1")
     }
 

@@ -160,6 +160,11 @@ struct OperatorTests {
         let full = try AdaptiveConsistency().run(split)
         #expect(full.answer == "1" && full.candidates.count == 8)
         #expect(splitSource.requested == [0..<4, 4..<6, 6..<8])
+
+        // Waves larger than what is left of the budget stop at the budget.
+        let (huge, hugeSource) = try context(["1", "2", "3"])
+        _ = try AdaptiveConsistency(firstWave: 1, wave: Int.max).run(huge)
+        #expect(hugeSource.requested == [0..<1, 1..<3])
     }
 
     @Test("operators by name, and bad names")
@@ -171,11 +176,14 @@ struct OperatorTests {
         }
         let tuned = try #require(try AggregationOperators.named("adaptive:beta:0.8:2:1") as? AdaptiveConsistency)
         #expect(tuned.rule == .beta(threshold: 0.8) && tuned.firstWave == 2 && tuned.wave == 1)
+        #expect(try tuned.name == "adaptive:beta:0.8:2:1" && AdaptiveConsistency().name == "adaptive:beta")
+        #expect(try AggregationOperators.named("adaptive:beta:0.95").name == "adaptive:beta")
         let entropy = try #require(try AggregationOperators.named("adaptive:entropy:0.3:3") as? AdaptiveConsistency)
         #expect(entropy.rule == .entropy(threshold: 0.3) && entropy.firstWave == 3 && entropy.wave == nil)
+        #expect(entropy.name == "adaptive:entropy:0.3:3")
         for bad in ["", "votes", "weighted:loud", "deepconf:offline", "deepconf:online:medium", "best-of", "adaptive:vibes", "usc:3",
                     "adaptive:beta:x", "adaptive:beta:1.5", "adaptive:beta:0.8:2,1", "adaptive:beta:0.8:0:1", "adaptive:beta:0.8:2:0",
-                    "adaptive:beta:0.8:2:1:4", "adaptive:beta:nan", "adaptive:beta:0.8:two"] {
+                    "adaptive:beta:0.8:2:1:4", "adaptive:beta:nan", "adaptive:beta:0.8:two", "adaptive:beta:0.5", "adaptive:dirichlet:0.3"] {
             #expect(throws: AggregationError.self, "\(bad)") { try AggregationOperators.named(bad) }
         }
         #expect(throws: AggregationError.self) { try AggregationContext(source: ScriptedBranches([]), budget: 0, extractor: LastNumberExtractor()) }
