@@ -121,16 +121,17 @@ public struct ChoiceExtractor: AnswerExtractor {
     private static var lone: Regex<(Substring, Substring)> { /(?:^|[\s(])\(?([A-E])\)?[.)]?\s*$/ }
 
     public func extract(from text: String) -> String? {
-        if let marked = Self.marked(in: text) { return marked }
+        if let letter = Self.markedLetter(in: text) { return letter }
         if let match = text.firstMatch(of: Self.lone) { return match.output.1.uppercased() }
         return nil
     }
 
     public func extract(fromUnfinished text: String) -> String? {
-        CutText.finishedLines(of: text).flatMap(Self.marked(in:))
+        CutText.finishedLines(of: text).flatMap(Self.markedLetter(in:))
     }
 
-    private static func marked(in text: String) -> String? {
+    /// The letter of the last "answer is (X)" / "answer: X" in `text`.
+    private static func markedLetter(in text: String) -> String? {
         text.matches(of: marked).last.map { $0.output.1.uppercased() }
     }
 }
