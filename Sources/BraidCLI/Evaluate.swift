@@ -5,7 +5,9 @@
 // Consistency) replay the same branches: a branch's tokens depend only on its random stream, so
 // the replay stops each branch exactly where a live run would, and counts the tokens a live run
 // would generate; --check-live K runs them live on the first K questions and compares.
-// Each question's record is appended to --records as it finishes, and a run resumes from it.
+// Each question's record is appended to --records as it finishes, with the settings that shape
+// its branches, and a run resumes from it; records made with other settings, or for another
+// question at the same place, are refused rather than mixed in.
 // --branch-details adds every branch's text, answer, length and token confidences to the record,
 // so that stopping rules (and extractors) can be replayed offline (`Benchmarks/replay-stopping`) without sampling again.
 import ArgumentParser
@@ -72,6 +74,8 @@ struct Evaluate: ParsableCommand {
             var done = try records.map(Self.loadRecords) ?? [:]
 
             let (model, _) = try modelOptions.load()
+            let settings = try runSettings(model: model)
+            if let records { try Self.checkResumable(done, in: records, settings: settings, questions: questions) }
             var sampling = SamplingParameters()
             sampling.temperature = temperature
             sampling.seed = seed
@@ -117,7 +121,7 @@ struct Evaluate: ParsableCommand {
                     }
                 }
                 var record: [String: Any] = [
-                    "index": index, "gold": item.answer, "methods": results,
+                    "index": index, "gold": item.answer, "methods": results, "settings": settings,
                     "kv_peak_bytes": session.cache.peakUsedBlocks * session.cache.bytesPerBlock,
                     "ms": (clock.now - start).milliseconds,
                 ]
@@ -185,6 +189,38 @@ struct Evaluate: ParsableCommand {
         }
         guard !items.isEmpty else { throw BraidError.invalidParameter("\(path) holds no questions") }
         return items
+    }
+
+    /// What shapes a question's greedy chain and branches, as a record holds it (through JSON, so
+    /// that it compares equal to a record read back).
+    func runSettings(model: LanguageModel) throws -> [String: Any] {
+        var settings: [String: Any] = [
+            "model": model.name, "branches": branches,
+            "max_tokens": maxTokens, "temperature": Double(temperature), "seed": seed, "instruction": instruction,
+            "activation_bits": modelOptions.activationBits.rawValue,
+        ]
+        if let synthesizer { settings["synthesizer"] = URL(fileURLWithPath: synthesizer).lastPathComponent }
+        let data = try JSONSerialization.data(withJSONObject: settings, options: [.sortedKeys])
+        return try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:]
+    }
+
+    /// Refuses to resume from records made for other questions (the gold answer at an index
+    /// differs) or with other settings. Records without settings (runs before they were kept)
+    /// are taken as they are.
+    static func checkResumable(_ records: [Int: [String: Any]], in path: String, settings: [String: Any],
+                               questions: [(question: String, answer: String)]) throws {
+        for (index, record) in records.sorted(by: { $0.key < $1.key }) where index < questions.count {
+            if let gold = record["gold"] as? String, gold != questions[index].answer {
+                throw BraidError.invalidParameter("\(path) holds question \(index + 1) with answer '\(gold)', the dataset's is " +
+                                                  "'\(questions[index].answer)': records of another dataset? Use another --records file")
+            }
+            guard let recorded = record["settings"] as? [String: Any] else { continue }
+            for key in Set(recorded.keys).union(settings.keys).sorted()
+            where !NSDictionary(dictionary: [key: recorded[key] ?? NSNull()]).isEqual(to: [key: settings[key] ?? NSNull()]) {
+                throw BraidError.invalidParameter("\(path) was recorded with \(key) \(recorded[key].map { "\($0)" } ?? "unset"), " +
+                                                  "this run has \(settings[key].map { "\($0)" } ?? "unset"): use another --records file")
+            }
+        }
     }
 
     /// A branch as `--branch-details` records it.

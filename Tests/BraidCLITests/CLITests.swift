@@ -200,6 +200,14 @@ struct CLITests {
         let extended = try CLI.run(added)
         let rows = try #require((try JSONSerialization.jsonObject(with: Data(extended.stdout.utf8)) as? [String: Any])?["methods"] as? [[String: Any]])
         #expect(rows.map { $0["questions"] as? Int } == [2, 2, 0] && rows[2]["accuracy"] as? Double == 0, "\(rows)")
+        // Records made with other settings, or for other questions, are refused rather than mixed in.
+        var longer = arguments
+        longer[try #require(longer.firstIndex(of: "-n")) + 1] = "5"
+        try CLI.expectFailure(longer, mentioning: "was recorded with max_tokens 4, this run has 5")
+        let other = try TinyModel.writeTemporary(Array("{\"question\": \"three?\", \"answer\": \"3\"}\n".utf8), suffix: ".jsonl")
+        var elsewhere = arguments
+        elsewhere[try #require(elsewhere.firstIndex(of: "--dataset")) + 1] = other
+        try CLI.expectFailure(elsewhere, mentioning: "holds question 1 with answer '1', the dataset's is '3'")
         try CLI.expectFailure(["evaluate", "-m", model, "--dataset", "/nonexistent.jsonl"], mentioning: "cannot read the dataset")
         try CLI.expectFailure(["evaluate", "-m", model, "--dataset", dataset, "--methods", " , "], mentioning: "--methods names no method")
         try CLI.expectFailure(["evaluate", "-m", model, "--dataset", dataset, "--check-live", "-1"], mentioning: "--check-live must be ≥ 0")
