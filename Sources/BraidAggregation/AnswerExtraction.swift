@@ -112,12 +112,16 @@ public struct AnswerIsExtractor: AnswerExtractor {
     }
 }
 
-/// A multiple-choice letter A–E: "answer is (C)", "Answer: c", or a lone letter at the end (not
+/// A multiple-choice letter A–E: "answer is (c)", "Answer: C", or a lone capital at the end (not
 /// in a text cut off before its end).
 public struct ChoiceExtractor: AnswerExtractor {
     public init() {}
 
-    private static var marked: Regex<(Substring, Substring)> { /(?i)answer\s*(?:is|:)?\s*:?\s*\(?([A-E])\)?(?![A-Za-z])/ }
+    /// A letter after "answer is" / "answer:": in parentheses either case, bare only a capital (a
+    /// bare "a" is the article: "the answer is a multiple of 3").
+    private static var marked: Regex<(Substring, Substring?, Substring?)> {
+        /(?i:answer)\s*(?:(?i:is)|:)?\s*:?\s*(?:\(([A-Ea-e])\)|([A-E])\)?)(?![A-Za-z])/
+    }
     private static var lone: Regex<(Substring, Substring)> { /(?:^|[\s(])\(?([A-E])\)?[.)]?\s*$/ }
 
     public func extract(from text: String) -> String? {
@@ -132,7 +136,7 @@ public struct ChoiceExtractor: AnswerExtractor {
 
     /// The letter of the last "answer is (X)" / "answer: X" in `text`.
     private static func markedLetter(in text: String) -> String? {
-        text.matches(of: marked).last.map { $0.output.1.uppercased() }
+        text.matches(of: marked).last.flatMap { ($0.output.1 ?? $0.output.2)?.uppercased() }
     }
 }
 

@@ -72,6 +72,10 @@ struct ExtractionTests {
         #expect(choice.extract(from: "Answer: B") == "B")
         #expect(choice.extract(from: "After all that, D") == "D")
         #expect(choice.extract(from: "An apple a day") == nil)
+        // A bare lower-case letter after "answer is" is a word, not a choice.
+        #expect(choice.extract(from: "The answer is a multiple of 3, so B") == "B")
+        #expect(choice.extract(from: "So the answer is a.") == nil)
+        #expect(choice.extract(from: "The answer: E) 12") == "E")
 
         let code = CodeBlockExtractor()
         #expect(code.extract(from: "first\n```python\nx = 1   \n```\nthen\n```swift\nlet y = 2\nprint(y)  \n```\n") == "let y = 2\nprint(y)")
