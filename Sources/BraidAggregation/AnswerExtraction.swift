@@ -117,10 +117,9 @@ public struct AnswerIsExtractor: AnswerExtractor {
 public struct ChoiceExtractor: AnswerExtractor {
     public init() {}
 
-    /// A letter after "answer is" / "answer:": in parentheses either case, bare only a capital (a
-    /// bare "a" is the article: "the answer is a multiple of 3").
-    private static var marked: Regex<(Substring, Substring?, Substring?)> {
-        /(?i:answer)\s*(?:(?i:is)|:)?\s*:?\s*(?:\(([A-Ea-e])\)|([A-E])\)?)(?![A-Za-z])/
+    /// A letter after "answer is" / "answer:", with its parentheses if any.
+    private static var marked: Regex<(Substring, Substring?, Substring, Substring?)> {
+        /(?i:answer)\s*(?:(?i:is)|:)?\s*:?\s*(\()?([A-Ea-e])(\))?(?![A-Za-z])/
     }
     private static var lone: Regex<(Substring, Substring)> { /(?:^|[\s(])\(?([A-E])\)?[.)]?\s*$/ }
 
@@ -134,9 +133,12 @@ public struct ChoiceExtractor: AnswerExtractor {
         CutText.finishedLines(of: text).flatMap(Self.markedLetter(in:))
     }
 
-    /// The letter of the last "answer is (X)" / "answer: X" in `text`.
+    /// The letter of the last "answer is (X)" / "answer: X" in `text`. A lower-case letter counts
+    /// only with a parenthesis ("(c)", "c)"): bare, "a" is the article ("the answer is a multiple of 3").
     private static func markedLetter(in text: String) -> String? {
-        text.matches(of: marked).last.flatMap { ($0.output.1 ?? $0.output.2)?.uppercased() }
+        text.matches(of: marked).last { match in
+            match.output.1 != nil || match.output.3 != nil || match.output.2.first?.isUppercase == true
+        }.map { $0.output.2.uppercased() }
     }
 }
 

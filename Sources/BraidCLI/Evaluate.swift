@@ -72,10 +72,11 @@ struct Evaluate: ParsableCommand {
             let operators = try names.filter { $0 != "greedy" }.map { ($0, try AggregationOperators.named($0)) }
             let questions = try Self.load(dataset, limit: limit)
             var done = try records.map(Self.loadRecords) ?? [:]
+            if let records { try Self.checkQuestions(of: done, in: records, against: questions) }
 
             let (model, _) = try modelOptions.load()
             let settings = try runSettings(model: model)
-            if let records { try Self.checkResumable(done, in: records, settings: settings, questions: questions) }
+            if let records { try Self.checkSettings(of: done, in: records, against: settings) }
             var sampling = SamplingParameters()
             sampling.temperature = temperature
             sampling.seed = seed
@@ -121,10 +122,11 @@ struct Evaluate: ParsableCommand {
                     }
                 }
                 var record: [String: Any] = [
-                    "index": index, "gold": item.answer, "methods": results, "settings": settings,
+                    "index": index, "gold": item.answer, "question_hash": Self.hash(item.question), "methods": results, "settings": settings,
                     "kv_peak_bytes": session.cache.peakUsedBlocks * session.cache.bytesPerBlock,
                     "ms": (clock.now - start).milliseconds,
                 ]
+                if let id = item.id { record["id"] = id }
                 if let liveMatches { record["live_matches_replay"] = liveMatches }
                 if branchDetails { record["branches"] = sampled.map(Self.details) }
                 done[index] = record
@@ -173,8 +175,16 @@ struct Evaluate: ParsableCommand {
                         checks.filter { $0 }.count, checks.count))
     }
 
-    /// The questions, with their answers normalized as branch answers are.
-    static func load(_ path: String, limit: Int?) throws -> [(question: String, answer: String)] {
+    /// A question of a dataset: its text, its answer normalized as branch answers are, and its
+    /// "id" where the dataset gives one.
+    struct Question {
+        let question: String
+        let answer: String
+        let id: String?
+    }
+
+    /// The questions of the dataset at `path`.
+    static func load(_ path: String, limit: Int?) throws -> [Question] {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
             throw BraidError.invalidParameter("cannot read the dataset \(path)")
         }
@@ -185,35 +195,46 @@ struct Evaluate: ParsableCommand {
                   let answer = AnswerExtraction.math.extract(from: raw) else {
                 throw BraidError.invalidParameter("\(path) line \(number + 1): expected {\"question\": …, \"answer\": …} with a numeric answer")
             }
-            return (question, answer)
+            return Question(question: question, answer: answer, id: object["id"] as? String)
         }
         guard !items.isEmpty else { throw BraidError.invalidParameter("\(path) holds no questions") }
         return items
     }
 
     /// What shapes a question's greedy chain and branches, as a record holds it (through JSON, so
-    /// that it compares equal to a record read back).
+    /// that it compares equal to a record read back). Models by name (file name without its
+    /// directory and extension); activation bits as the build applies them (16 without VNNI).
     func runSettings(model: LanguageModel) throws -> [String: Any] {
         var settings: [String: Any] = [
-            "model": model.name, "branches": branches,
-            "max_tokens": maxTokens, "temperature": Double(temperature), "seed": seed, "instruction": instruction,
-            "activation_bits": modelOptions.activationBits.rawValue,
+            "model": model.name, "branches": branches, "max_tokens": maxTokens, "temperature": Double("\(temperature)") ?? 0,
+            "seed": seed, "instruction": instruction,
+            "activation_bits": KernelPath.compiledForVNNI ? modelOptions.activationBits.rawValue : 16,
         ]
-        if let synthesizer { settings["synthesizer"] = URL(fileURLWithPath: synthesizer).lastPathComponent }
+        if let synthesizer { settings["synthesizer"] = URL(fileURLWithPath: synthesizer).deletingPathExtension().lastPathComponent }
         let data = try JSONSerialization.data(withJSONObject: settings, options: [.sortedKeys])
         return try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:]
     }
 
-    /// Refuses to resume from records made for other questions (the gold answer at an index
-    /// differs) or with other settings. Records without settings (runs before they were kept)
-    /// are taken as they are.
-    static func checkResumable(_ records: [Int: [String: Any]], in path: String, settings: [String: Any],
-                               questions: [(question: String, answer: String)]) throws {
+    /// Refuses to resume from records of other questions: another question (or gold answer) at
+    /// an index of the dataset. Records from before questions were hashed are checked by answer.
+    static func checkQuestions(of records: [Int: [String: Any]], in path: String, against questions: [Question]) throws {
         for (index, record) in records.sorted(by: { $0.key < $1.key }) where index < questions.count {
-            if let gold = record["gold"] as? String, gold != questions[index].answer {
+            let question = questions[index]
+            if let gold = record["gold"] as? String, gold != question.answer {
                 throw BraidError.invalidParameter("\(path) holds question \(index + 1) with answer '\(gold)', the dataset's is " +
-                                                  "'\(questions[index].answer)': records of another dataset? Use another --records file")
+                                                  "'\(question.answer)': records of another dataset? Use another --records file")
             }
+            if let recorded = record["question_hash"] as? String, recorded != hash(question.question) {
+                throw BraidError.invalidParameter("\(path) holds another question \(index + 1) than the dataset: records of another dataset? " +
+                                                  "Use another --records file")
+            }
+        }
+    }
+
+    /// Refuses to resume from records made with other settings (any record, also past `--limit`:
+    /// the summary counts them all). Records from before settings were kept are taken as they are.
+    static func checkSettings(of records: [Int: [String: Any]], in path: String, against settings: [String: Any]) throws {
+        for (_, record) in records.sorted(by: { $0.key < $1.key }) {
             guard let recorded = record["settings"] as? [String: Any] else { continue }
             for key in Set(recorded.keys).union(settings.keys).sorted()
             where !NSDictionary(dictionary: [key: recorded[key] ?? NSNull()]).isEqual(to: [key: settings[key] ?? NSNull()]) {
@@ -221,6 +242,13 @@ struct Evaluate: ParsableCommand {
                                                   "this run has \(settings[key].map { "\($0)" } ?? "unset"): use another --records file")
             }
         }
+    }
+
+    /// A stable hash of a question's text (64-bit FNV-1a of its UTF-8 bytes, in hex): the same in
+    /// every run, unlike `Hasher`.
+    static func hash(_ text: String) -> String {
+        let value = text.utf8.reduce(UInt64(0xCBF2_9CE4_8422_2325)) { ($0 ^ UInt64($1)) &* 0x0000_0100_0000_01B3 }
+        return String(value, radix: 16)
     }
 
     /// A branch as `--branch-details` records it.

@@ -76,6 +76,8 @@ struct ExtractionTests {
         #expect(choice.extract(from: "The answer is a multiple of 3, so B") == "B")
         #expect(choice.extract(from: "So the answer is a.") == nil)
         #expect(choice.extract(from: "The answer: E) 12") == "E")
+        #expect(choice.extract(from: "The answer is c) 12") == "C")
+        #expect(choice.extract(from: "The answer is (D, since") == "D")
 
         let code = CodeBlockExtractor()
         #expect(code.extract(from: "first\n```python\nx = 1   \n```\nthen\n```swift\nlet y = 2\nprint(y)  \n```\n") == "let y = 2\nprint(y)")

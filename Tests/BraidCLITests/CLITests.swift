@@ -208,6 +208,22 @@ struct CLITests {
         var elsewhere = arguments
         elsewhere[try #require(elsewhere.firstIndex(of: "--dataset")) + 1] = other
         try CLI.expectFailure(elsewhere, mentioning: "holds question 1 with answer '1', the dataset's is '3'")
+        let reworded = try TinyModel.writeTemporary(Array("""
+            {"question": "uno?", "answer": "1"}
+            {"question": "two?", "answer": "2"}
+
+            """.utf8), suffix: ".jsonl")
+        elsewhere[try #require(elsewhere.firstIndex(of: "--dataset")) + 1] = reworded
+        try CLI.expectFailure(elsewhere, mentioning: "holds another question 1 than the dataset")
+        // Records from before settings and question hashes were kept are taken as they are.
+        let old = FileManager.default.temporaryDirectory.appendingPathComponent("braid-records-\(UUID().uuidString).jsonl").path
+        defer { try? FileManager.default.removeItem(atPath: old) }
+        try Data(Array(#"{"index": 0, "gold": "1", "methods": {"vote": {"answer": "1", "correct": true, "generated_tokens": 7}}}"#.utf8) + [10])
+            .write(to: URL(fileURLWithPath: old))
+        var legacy = longer
+        legacy[try #require(legacy.firstIndex(of: "--records")) + 1] = old
+        let resumed = try CLI.run(legacy)
+        #expect(resumed.status == 0 && !resumed.stderr.contains("question 1/2") && resumed.stderr.contains("question 2/2"), "\(resumed.stderr)")
         try CLI.expectFailure(["evaluate", "-m", model, "--dataset", "/nonexistent.jsonl"], mentioning: "cannot read the dataset")
         try CLI.expectFailure(["evaluate", "-m", model, "--dataset", dataset, "--methods", " , "], mentioning: "--methods names no method")
         try CLI.expectFailure(["evaluate", "-m", model, "--dataset", dataset, "--check-live", "-1"], mentioning: "--check-live must be ≥ 0")

@@ -34,12 +34,17 @@ struct TinyModelTests {
         }
     }
 
-    @Test("two sequences in one batch equal each run alone", arguments: architectures)
-    func batchedEqualsSeparate(architecture: String) throws {
-        let model = try LanguageModel(path: TinyModel(architecture: architecture).write())
+    /// Also three KV heads on two threads, where each head's attention is split between the
+    /// threads by sequence.
+    @Test("two sequences in one batch equal each run alone", arguments: [("llama", 2), ("qwen2", 2), ("llama", 3)])
+    func batchedEqualsSeparate(architecture: String, kvHeads: Int) throws {
+        var tiny = TinyModel(architecture: architecture)
+        if kvHeads == 3 { (tiny.embedding, tiny.heads) = (96, 6) }
+        tiny.kvHeads = kvHeads
+        let model = try LanguageModel(path: tiny.write())
         let a: [Int32] = [1, 2, 3, 4, 5], b: [Int32] = [250, 7, 9]
         let vocabulary = model.configuration.vocabularySize
-        let pool = ComputePool()
+        let pool = ComputePool(threadCount: 2)
         var batch = Batch()
         for (i, t) in a.enumerated() { batch.append(t, position: i, sequence: 0, wantsLogits: i == a.count - 1) }
         for (i, t) in b.enumerated() { batch.append(t, position: i, sequence: 1, wantsLogits: i == b.count - 1) }
