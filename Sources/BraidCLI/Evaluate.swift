@@ -159,7 +159,7 @@ struct Evaluate: ParsableCommand {
         let checks = records.compactMap { $0["live_matches_replay"] as? Bool }
         if json {
             try printJSON(["model": model.file.path, "questions": records.count, "branches": branches, "max_tokens": maxTokens,
-                           "temperature": Double("\(temperature)") ?? 0, "seed": NSNumber(value: seed), "methods": rows, "kv_peak_bytes": peak,
+                           "temperature": temperatureAsGiven, "seed": NSNumber(value: seed), "methods": rows, "kv_peak_bytes": peak,
                            "live_checks": checks.count, "live_checks_matching": checks.filter { $0 }.count])
             return
         }
@@ -201,12 +201,15 @@ struct Evaluate: ParsableCommand {
         return items
     }
 
+    /// The temperature as given (0.7, not the Float's 0.699999988…), for the summary and the records.
+    var temperatureAsGiven: Double { Double("\(temperature)") ?? 0 }
+
     /// What shapes a question's greedy chain and branches, as a record holds it (through JSON, so
     /// that it compares equal to a record read back). Models by name (file name without its
     /// directory and extension); activation bits as the build applies them (16 without VNNI).
     func runSettings(model: LanguageModel) throws -> [String: Any] {
         var settings: [String: Any] = [
-            "model": model.name, "branches": branches, "max_tokens": maxTokens, "temperature": Double("\(temperature)") ?? 0,
+            "model": model.name, "branches": branches, "max_tokens": maxTokens, "temperature": temperatureAsGiven,
             "seed": seed, "instruction": instruction,
             "activation_bits": KernelPath.compiledForVNNI ? modelOptions.activationBits.rawValue : 16,
         ]
