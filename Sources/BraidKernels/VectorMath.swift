@@ -146,7 +146,7 @@ public enum VectorMath {
     /// e^x lane by lane, within 2 ulp of `expf` (Cephes' method: x = n·ln2 + r with |r| ≤ ln2/2,
     /// a degree-6 polynomial for e^r, then 2ⁿ through the exponent bits). −∞ and anything below
     /// −87.3 give 0; anything above 88.37 (where 2ⁿ would overflow; expf overflows at 88.72) +∞.
-    @inlinable
+    @inlinable @inline(__always)
     public static func exp(_ x: SIMD8<Float>) -> SIMD8<Float> {
         let low = SIMD8<Float>(repeating: -87.33654), high = SIMD8<Float>(repeating: 88.37626)
         let clamped = x.replacing(with: low, where: x .< low).replacing(with: high, where: x .> high)

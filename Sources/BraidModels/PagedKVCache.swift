@@ -127,6 +127,8 @@ public final class PagedKVCache: @unchecked Sendable {
     private var nextSerial: UInt64 = 1
     /// Registered blocks that no sequence references, least recently used first.
     private var cached: LeastRecentlyUsedList
+    /// Per block: whether its pages have been written since the pool was allocated (see `allocate`).
+    private var backed: [Bool]
     /// The most blocks in use at once since the cache was made (or `resetPeak`).
     public private(set) var peakUsedBlocks = 0
 
@@ -152,6 +154,7 @@ public final class PagedKVCache: @unchecked Sendable {
         freeList = Array((0..<blockCount).reversed())
         registrations = Array(repeating: nil, count: blockCount)
         cached = LeastRecentlyUsedList(capacity: blockCount)
+        backed = Array(repeating: false, count: blockCount)
     }
 
     deinit {
@@ -285,6 +288,20 @@ public final class PagedKVCache: @unchecked Sendable {
             unregister(block)
         }
         referenceCounts[block] = 1
+        if !backed[block] {
+            // The first touch of a page decides how the OS backs it. Attention reads whole tiles
+            // of keys, slots not yet written included, and a read maps the shared zero page; the
+            // write that follows then copies it and interrupts every other core to flush its TLB
+            // (with 8 branches, 4% of a decode step and the worker thread stalled). Written first,
+            // the page is simply backed.
+            let blockFloats = blockSize * kvDimension
+            for layer in 0..<layerCount {
+                let start = (layer * blockCount + block) * blockFloats
+                (keyStorage + start).initialize(repeating: 0, count: blockFloats)
+                (valueStorage + start).initialize(repeating: 0, count: blockFloats)
+            }
+            backed[block] = true
+        }
         return block
     }
 

@@ -1,8 +1,10 @@
 // The paged KV cache on tiny random models: forks share blocks and copy on write, block
 // accounting survives many forks and frees, a full pool is an error that changes nothing, the
 // prefix cache hands back exactly the blocks of a prompt seen before and never a stale one, and a
-// batch that mixes sequences equals running each alone.
+// batch that mixes sequences equals running each alone, and a block is written through when the
+// pool first hands it out.
 import Braid
+@testable import BraidModels
 import BraidTestSupport
 import Testing
 
@@ -70,6 +72,44 @@ struct PagedKVCacheTests {
         let bNext = try model.transformer.forward(Batch(tokens: [10], startPosition: 43, sequence: b), cache: kv, pool: pool)
         #expect(try bNext == alone(model, prompt, [7, 8, 9], [10]))
         #expect(kv.tokens(of: a) == prompt + [200, 201] && kv.tokens(of: b) == prompt + [7, 8, 9, 10])
+    }
+
+    @Test("a block the pool hands out for the first time is written through: slots not yet filled read as zeros")
+    func freshBlocksWrittenThrough() throws {
+        let model = try model()
+        // Dirty memory of the pool's size, freed just before the pool is allocated (malloc tends to
+        // hand the same chunks back), so that blocks not written through would read as ones.
+        let storageFloats = PagedKVCache.blockBytes(configuration: model.configuration, blockSize: 16) * 4 / 2 / 4
+        let dirt = (0..<2).map { _ in UnsafeMutablePointer<Float>.allocate(capacity: storageFloats) }
+        for chunk in dirt {
+            chunk.initialize(repeating: 1, count: storageFloats)
+            chunk.deallocate()
+        }
+        let kv = cache(model, blocks: 4)
+        let block = try #require(kv.blockTable(of: try prefilled(model, kv, count: 3)).first).index
+        let c = model.configuration
+        var filled = 0, unfilled = 0
+        for layer in 0..<c.layerCount {
+            for head in 0..<c.kvHeadCount {
+                let layout = kv.layout(layer: layer, head: head)
+                let keys = layout.keys + block * layout.blockStride, values = layout.values + block * layout.blockStride
+                for slot in 0..<kv.blockSize {
+                    for component in 0..<c.headDimension {
+                        let key = keys[KeyValueLayout.keyOffset(slot: slot, component: component, blockSize: kv.blockSize,
+                                                                headDimension: c.headDimension)]
+                        let value = values[KeyValueLayout.valueOffset(slot: slot, column: component, blockSize: kv.blockSize,
+                                                                      headDimension: c.headDimension)]
+                        if slot < 3 {
+                            filled += key != 0 || value != 0 ? 1 : 0
+                        } else {
+                            unfilled += key != 0 || value != 0 ? 1 : 0
+                        }
+                    }
+                }
+            }
+        }
+        #expect(filled > 0)
+        #expect(unfilled == 0)
     }
 
     @Test("block accounting after many forks, writes, truncations and frees")
