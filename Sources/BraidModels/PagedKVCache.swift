@@ -138,7 +138,7 @@ public final class PagedKVCache: @unchecked Sendable {
     }
 
     /// A cache of `blockCount` blocks of `blockSize` positions. The pool is allocated at once but
-    /// the operating system backs its pages only when they are first written.
+    /// the operating system backs a block's pages only when it is first handed out (`allocate`).
     public init(configuration: ModelConfiguration, blockSize: Int = defaultBlockSize, blockCount: Int, maximumSequenceLength: Int) {
         precondition(blockSize > 0 && blockCount > 0 && maximumSequenceLength > 0, "a cache holds at least one block and one position")
         self.blockSize = blockSize
