@@ -294,9 +294,8 @@ public final class PagedKVCache: @unchecked Sendable {
             // write that follows then copies it and interrupts every other core to flush its TLB
             // (with 8 branches, 4% of a decode step and the worker thread stalled). Written first,
             // the page is simply backed.
-            let blockFloats = blockSize * kvDimension
             for layer in 0..<layerCount {
-                let start = (layer * blockCount + block) * blockFloats
+                let start = offset(layer: layer, block: block)
                 (keyStorage + start).initialize(repeating: 0, count: blockFloats)
                 (valueStorage + start).initialize(repeating: 0, count: blockFloats)
             }
@@ -313,7 +312,7 @@ public final class PagedKVCache: @unchecked Sendable {
     /// Stores the key and value of pool row `row` (block · blockSize + slot) in `layer`, each
     /// `kvDimension` floats (head after head), into their tiles.
     func store(layer: Int, row: Int, key: UnsafePointer<Float>, value: UnsafePointer<Float>) {
-        let block = (layer * blockCount + row / blockSize) * blockSize * kvDimension, slot = row % blockSize
+        let block = offset(layer: layer, block: row / blockSize), slot = row % blockSize
         for head in 0..<kvHeadCount {
             let keys = keyStorage + block + head * headDimension * blockSize, values = valueStorage + block + head * headDimension * blockSize
             for c in 0..<headDimension {
@@ -325,20 +324,26 @@ public final class PagedKVCache: @unchecked Sendable {
         }
     }
 
+    /// Floats of keys (or of values) one block holds in one layer.
+    private var blockFloats: Int { blockSize * kvDimension }
+
+    /// Where `block` of `layer` starts in the key storage (and in the value storage): each layer
+    /// is a run of `blockCount` blocks, one after another.
+    private func offset(layer: Int, block: Int) -> Int { (layer * blockCount + block) * blockFloats }
+
     /// Where attention finds the keys and values of KV head `head` in `layer`.
     func layout(layer: Int, head: Int) -> KeyValueLayout {
-        let offset = layer * blockCount * blockSize * kvDimension + head * headDimension * blockSize
-        return KeyValueLayout(keys: keyStorage + offset, values: valueStorage + offset, blockSize: blockSize,
-                              blockStride: blockSize * kvDimension, headDimension: headDimension)
+        let start = offset(layer: layer, block: 0) + head * headDimension * blockSize
+        return KeyValueLayout(keys: keyStorage + start, values: valueStorage + start, blockSize: blockSize,
+                              blockStride: blockFloats, headDimension: headDimension)
     }
 
     /// Copies block `source` to block `target`, in every layer.
     private func copyBlock(_ source: Int, to target: Int) {
-        let blockFloats = blockSize * kvDimension
         for layer in 0..<layerCount {
-            let base = layer * blockCount * blockFloats
-            (keyStorage + base + target * blockFloats).update(from: keyStorage + base + source * blockFloats, count: blockFloats)
-            (valueStorage + base + target * blockFloats).update(from: valueStorage + base + source * blockFloats, count: blockFloats)
+            let from = offset(layer: layer, block: source), to = offset(layer: layer, block: target)
+            (keyStorage + to).update(from: keyStorage + from, count: blockFloats)
+            (valueStorage + to).update(from: valueStorage + from, count: blockFloats)
         }
     }
 

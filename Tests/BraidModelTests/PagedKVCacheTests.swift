@@ -79,13 +79,16 @@ struct PagedKVCacheTests {
         let model = try model()
         // Dirty memory of the pool's size, freed just before the pool is allocated (malloc tends to
         // hand the same chunks back), so that blocks not written through would read as ones.
-        let storageFloats = PagedKVCache.blockBytes(configuration: model.configuration, blockSize: 16) * 4 / 2 / 4
+        let blocks = 4, blockSize = 16  // the pool made below
+        // Keys and values are each half of the pool's bytes.
+        let storageFloats = PagedKVCache.blockBytes(configuration: model.configuration, blockSize: blockSize) * blocks / 2
+            / MemoryLayout<Float>.size
         let dirt = (0..<2).map { _ in UnsafeMutablePointer<Float>.allocate(capacity: storageFloats) }
         for chunk in dirt {
             chunk.initialize(repeating: 1, count: storageFloats)
             chunk.deallocate()
         }
-        let kv = cache(model, blocks: 4)
+        let kv = cache(model, blocks: blocks, blockSize: blockSize)
         let block = try #require(kv.blockTable(of: try prefilled(model, kv, count: 3)).first).index
         let c = model.configuration
         var filled = 0, unfilled = 0
