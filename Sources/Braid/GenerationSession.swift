@@ -43,7 +43,8 @@ public final class GenerationSession {
         }
         if let threads, threads <= 0 { throw BraidError.invalidParameter("threads must be > 0 (got \(threads))") }
         guard blockSize > 0 else { throw BraidError.invalidParameter("block size must be > 0 (got \(blockSize))") }
-        let bytesPerBlock = PagedKVCache.blockBytes(configuration: model.configuration, blockSize: blockSize)
+        let bytesPerBlock = PagedKVCache.blockBytes(configuration: model.configuration, blockSize: blockSize,
+                                                    type: model.transformer.kvCacheType)
         guard kvBudgetBytes >= bytesPerBlock else {
             throw BraidError.kvCacheTooSmall("a budget of \(kvBudgetBytes) bytes is less than one block (\(bytesPerBlock) bytes)")
         }
@@ -54,7 +55,7 @@ public final class GenerationSession {
         self.model = model
         self.contextLength = context
         cache = PagedKVCache(configuration: model.configuration, blockSize: blockSize, blockCount: kvBudgetBytes / bytesPerBlock,
-                             maximumSequenceLength: context)
+                             maximumSequenceLength: context, type: model.transformer.kvCacheType)
         pool = ComputePool(threadCount: threads)
     }
 
@@ -71,7 +72,8 @@ public final class GenerationSession {
         let perBranch = min(blocks(context), blocks(min(parameters.maxTokens, context)) + 1)
         let (branchBlocks, overflow1) = max(1, branches).multipliedReportingOverflow(by: perBranch)
         let (count, overflow2) = branchBlocks.addingReportingOverflow(blocks(min(promptTokens, context)))
-        let (bytes, overflow3) = count.multipliedReportingOverflow(by: PagedKVCache.blockBytes(configuration: model.configuration, blockSize: blockSize))
+        let (bytes, overflow3) = count.multipliedReportingOverflow(
+            by: PagedKVCache.blockBytes(configuration: model.configuration, blockSize: blockSize, type: model.transformer.kvCacheType))
         guard !overflow1, !overflow2, !overflow3 else {
             throw BraidError.invalidParameter("\(branches) branches of up to \(parameters.maxTokens) tokens need a KV cache larger than this machine's memory")
         }

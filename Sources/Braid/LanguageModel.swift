@@ -27,17 +27,18 @@ public final class LanguageModel: Sendable {
     /// Why `chatTemplate` is nil.
     public let chatTemplateError: BraidError?
 
-    /// Loads the model at `path`; `requantizedTo`, `activations` and `outputTokens` as
-    /// `TransformerModel.init(gguf:requantizedTo:activations:outputTokens:)`.
+    /// Loads the model at `path`; `requantizedTo`, `activations`, `outputTokens` and `kvCache` as
+    /// `TransformerModel.init(gguf:requantizedTo:activations:outputTokens:kvCache:)`.
     public init(path: String, requantizedTo target: TensorType? = nil, activations: ActivationPrecision = .fifteenBit,
-                outputTokens: Int? = nil) throws {
+                outputTokens: Int? = nil, kvCache: KVCacheType = .f32) throws {
         guard KernelPath.buildRunsOnThisCPU else {
             throw BraidError.unsupportedCPU("this build of Braid uses \(KernelPath.targetDescription), which this CPU or OS lacks; "
                                             + "build with the flags tools/swift-flags prints on this machine")
         }
         file = try GGUFFile(path: path)
         name = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
-        transformer = try TransformerModel(gguf: file, requantizedTo: target, activations: activations, outputTokens: outputTokens)
+        transformer = try TransformerModel(gguf: file, requantizedTo: target, activations: activations, outputTokens: outputTokens,
+                                           kvCache: kvCache)
         tokenizer = try Tokenizer(gguf: file)
         guard tokenizer.vocabularySize == transformer.configuration.vocabularySize else {
             throw GGUFError.invalidValue(key: "tokenizer.ggml.tokens",
@@ -59,9 +60,10 @@ public final class LanguageModel: Sendable {
 
     /// Loads a model by path or by manifest name (nil: the default model).
     public static func load(_ nameOrPath: String? = nil, requantizedTo target: TensorType? = nil,
-                            activations: ActivationPrecision = .fifteenBit, outputTokens: Int? = nil) throws -> LanguageModel {
+                            activations: ActivationPrecision = .fifteenBit, outputTokens: Int? = nil,
+                            kvCache: KVCacheType = .f32) throws -> LanguageModel {
         try LanguageModel(path: ModelCatalog.resolve(nameOrPath), requantizedTo: target, activations: activations,
-                          outputTokens: outputTokens)
+                          outputTokens: outputTokens, kvCache: kvCache)
     }
 
     /// The model's hyper-parameters.

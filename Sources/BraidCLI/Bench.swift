@@ -204,7 +204,7 @@ struct Bench: ParsableCommand {
             model: URL(fileURLWithPath: model.file.path).deletingPathExtension().lastPathComponent,
             modelBytes: model.file.fileSize, threads: pool.threadCount, promptTokens: promptTokens, genTokens: genTokens,
             activationBits: KernelPath.compiledForVNNI ? model.transformer.activationPrecision.rawValue : 16,
-            repetitions: repetitions, prompt: Statistics(promptRates),
+            kvType: model.transformer.kvCacheType, repetitions: repetitions, prompt: Statistics(promptRates),
             decode: Statistics(decodeRates), batched: batched, kvCacheBytes: kvBytes, peakResidentBytes: Self.peakResidentBytes())
     }
 
@@ -303,6 +303,8 @@ struct BenchReport {
     let genTokens: Int
     /// Bits per activation of the small-batch kernels: 15 or 8 (byte kernels), 16 (int16 kernels).
     let activationBits: Int
+    /// How the KV caches of the run store keys and values.
+    let kvType: KVCacheType
     let repetitions: Int
     let prompt: Statistics
     let decode: Statistics
@@ -324,7 +326,7 @@ struct BenchReport {
     var json: [String: Any] {
         [
             "model": model, "model_bytes": modelBytes, "threads": threads, "build": KernelPath.targetDescription,
-            "activation_bits": activationBits, "p": promptTokens, "n": genTokens,
+            "activation_bits": activationBits, "kv_type": kvType.rawValue, "p": promptTokens, "n": genTokens,
             "reps": repetitions, "prompt_tokens_per_s": prompt.json, "decode_tokens_per_s": decode.json,
             "batched": batched.map { result -> [String: Any] in
                 ["batch": result.size, "tokens_per_s": result.tokensPerSecond.json, "ms_per_step": result.stepMilliseconds.json,
@@ -402,7 +404,7 @@ struct BenchReport {
         return line(rows[0]) + rule + rows.dropFirst().map(line).joined() + "\n"
             + "peak RSS \(Self.mebibytes(peakResidentBytes)) = \(String(format: "%.2f", Double(peakResidentBytes) / (file + kv)))"
             + " × (model file \(size) + KV cache \(Self.mebibytes(kvCacheBytes))); \(repetitions) repetition\(repetitions == 1 ? "" : "s")"
-            + "; build: \(KernelPath.targetDescription), \(activationBits)-bit activations\n"
+            + "; build: \(KernelPath.targetDescription), \(activationBits)-bit activations, \(kvType) KV cache\n"
             + branchTable + forwardTable
     }
 

@@ -24,6 +24,10 @@ struct ModelOptions: ParsableArguments {
             help: "Bits per activation in the byte kernels of AVX-512 VNNI builds: 15 (logits within about 0.6% of a float64 pass) or 8 (llama.cpp's precision; faster for several tokens or branches at once).")
     var activationBits: ActivationPrecision = .fifteenBit
 
+    @Option(name: .customLong("kv-type"),
+            help: "How the KV cache stores keys and values: f32 (exact) or f16 (half the memory and half the bytes attention reads, as llama.cpp's default).")
+    var kvType: KVCacheType = .f32
+
     func load() throws -> (LanguageModel, milliseconds: Double) {
         if let threads, threads <= 0 { throw BraidError.invalidParameter("--threads must be > 0 (got \(threads))") }
         if activationBits == .eightBit && !KernelPath.compiledForVNNI {
@@ -37,11 +41,12 @@ struct ModelOptions: ParsableArguments {
 
     /// Another model (a draft, a synthesizer), its activations as precise as the main model's.
     func load(_ nameOrPath: String?, requantizedTo target: TensorType? = nil, outputTokens: Int? = nil) throws -> LanguageModel {
-        try LanguageModel.load(nameOrPath, requantizedTo: target, activations: activationBits, outputTokens: outputTokens)
+        try LanguageModel.load(nameOrPath, requantizedTo: target, activations: activationBits, outputTokens: outputTokens, kvCache: kvType)
     }
 }
 
 extension ActivationPrecision: ExpressibleByArgument {}
+extension KVCacheType: ExpressibleByArgument {}
 
 /// Runs `body`, turning any error into one line on stderr and exit code 1.
 func reportingErrors(_ body: () throws -> Void) throws {

@@ -213,6 +213,8 @@ struct Evaluate: ParsableCommand {
             "seed": seed, "instruction": instruction,
             "activation_bits": KernelPath.compiledForVNNI ? modelOptions.activationBits.rawValue : 16,
         ]
+        // Only where it differs from the default, so that records made before the option match.
+        if modelOptions.kvType != .f32 { settings["kv_type"] = modelOptions.kvType.rawValue }
         if let synthesizer { settings["synthesizer"] = URL(fileURLWithPath: synthesizer).deletingPathExtension().lastPathComponent }
         let data = try JSONSerialization.data(withJSONObject: settings, options: [.sortedKeys])
         return try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:]

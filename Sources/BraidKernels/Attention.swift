@@ -14,12 +14,17 @@
 //   outputs  o[r][c…c+15] += Σ_j p[r][j] · V[j][c…c+15]    values in tiles of 16 columns
 //
 // Both tiles are contiguous in the cache (see `KeyValueLayout`), so every pass streams memory in
-// order: for 8 branches of a long prompt the cache is as much to read per step as the weights.
+// order: for 8 branches of a long prompt the cache is as much to read per step as the weights. A
+// cache of half floats (`KVCacheType.f16`) halves those bytes; each 16-lane line is converted to
+// Float as it is loaded, and the arithmetic is the same.
 //
 // Each score and each output element is one chain of multiply-adds in a fixed order (c = 0, 1, …
 // for a score; j = 0, 1, … through the runs for an output), whatever tile it falls in, so a row's
 // result is the same bits however many other rows go through beside it.
 import BraidCPU
+#if canImport(BraidAVX2)
+import _Builtin_intrinsics.intel
+#endif
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -58,10 +63,24 @@ public struct QueryGroup: Sendable {
     }
 }
 
+/// How a KV cache stores each key and value.
+public enum KVCacheType: String, Sendable, CaseIterable, CustomStringConvertible {
+    /// 32-bit floats: attention sees the keys and values exactly as the model computed them.
+    case f32
+    /// IEEE half floats, as llama.cpp keeps its cache by default: half the memory, and half the
+    /// bytes attention reads per step; each value rounded to 11 significant bits.
+    case f16
+
+    /// Bytes per stored value.
+    public var byteCount: Int { self == .f32 ? 4 : 2 }
+
+    public var description: String { rawValue }
+}
+
 /// Where the cached keys and values of one KV head lie. The cache is made of blocks of
-/// `blockSize` positions, `blockStride` floats apart; within a block each head holds
-/// `headDimension · blockSize` floats of keys and as many of values, in tiles of 16 so that each
-/// pass of the kernel reads consecutive floats:
+/// `blockSize` positions, `blockStride` values apart; within a block each head holds
+/// `headDimension · blockSize` values of keys and as many of values, in tiles of 16 so that each
+/// pass of the kernel reads consecutive values:
 ///
 ///   keys   [key tile t: slots 16t…16t+15][component c][slot − 16t]
 ///          t = 0 │ c=0: k0 … k15 │ c=1: k0 … k15 │ … │ c=d−1: k0 … k15 │  t = 1 │ c=0: k16 … k31 │ …
@@ -69,27 +88,31 @@ public struct QueryGroup: Sendable {
 ///          u = 0 │ slot 0: v0 … v15 │ slot 1: v0 … v15 │ … │  u = 1 │ slot 0: v16 … v31 │ …
 ///
 /// A last tile narrower than 16 (a block size or head dimension that is not a multiple of 16) is
-/// stored at its own width.
+/// stored at its own width. Each value is a `type`: a Float or a half float's bits.
 public struct KeyValueLayout {
     /// Keys (of scores) and columns (of outputs) per tile: one 16-lane vector (one AVX-512
     /// register, two AVX2 or four NEON ones).
     public static let tile = 16
 
     /// This head's keys in block 0.
-    public var keys: UnsafePointer<Float>
+    public var keys: UnsafeRawPointer
     /// This head's values in block 0.
-    public var values: UnsafePointer<Float>
+    public var values: UnsafeRawPointer
     public var blockSize: Int
-    /// Floats from one block to the next.
+    /// Values from one block to the next.
     public var blockStride: Int
     public var headDimension: Int
+    /// How each key and value is stored.
+    public var type: KVCacheType
 
-    public init(keys: UnsafePointer<Float>, values: UnsafePointer<Float>, blockSize: Int, blockStride: Int, headDimension: Int) {
+    public init(keys: UnsafeRawPointer, values: UnsafeRawPointer, blockSize: Int, blockStride: Int, headDimension: Int,
+                type: KVCacheType = .f32) {
         self.keys = keys
         self.values = values
         self.blockSize = blockSize
         self.blockStride = blockStride
         self.headDimension = headDimension
+        self.type = type
     }
 
     /// Offset of component `component` of the key in `slot`, from the start of its head's keys in the block.
@@ -102,6 +125,71 @@ public struct KeyValueLayout {
     public static func valueOffset(slot: Int, column: Int, blockSize: Int, headDimension: Int) -> Int {
         let start = column / tile * tile
         return start * blockSize + slot * min(tile, headDimension - start) + column - start
+    }
+
+    /// Component `component` of the key cached in `slot` of `block`, as a Float.
+    public func key(block: Int, slot: Int, component: Int) -> Float {
+        element(keys, block: block, offset: Self.keyOffset(slot: slot, component: component, blockSize: blockSize, headDimension: headDimension))
+    }
+
+    /// Column `column` of the value cached in `slot` of `block`, as a Float.
+    public func value(block: Int, slot: Int, column: Int) -> Float {
+        element(values, block: block, offset: Self.valueOffset(slot: slot, column: column, blockSize: blockSize, headDimension: headDimension))
+    }
+
+    private func element(_ start: UnsafeRawPointer, block: Int, offset: Int) -> Float {
+        let index = block * blockStride + offset
+        switch type {
+        case .f32: return SingleFloats.value(start, index)
+        case .f16: return HalfFloats.value(start, index)
+        }
+    }
+}
+
+/// How the attention kernel reads the values of one `KVCacheType`: 16 consecutive ones as a
+/// vector of Floats, or one. Both read exactly the stored value (a half float converts exactly).
+protocol CachedValues {
+    /// Bytes per value.
+    static var size: Int { get }
+    /// Values `0..<16` from `p`.
+    static func line(_ p: UnsafeRawPointer) -> SIMD16<Float>
+    /// Value `index` from `p`.
+    static func value(_ p: UnsafeRawPointer, _ index: Int) -> Float
+}
+
+/// `KVCacheType.f32`.
+enum SingleFloats: CachedValues {
+    static var size: Int { 4 }
+
+    @inline(__always)
+    static func line(_ p: UnsafeRawPointer) -> SIMD16<Float> { p.loadUnaligned(as: SIMD16<Float>.self) }
+
+    @inline(__always)
+    static func value(_ p: UnsafeRawPointer, _ index: Int) -> Float { p.loadUnaligned(fromByteOffset: 4 * index, as: Float.self) }
+}
+
+/// `KVCacheType.f16`: one conversion instruction per line where the build has one (F16C).
+enum HalfFloats: CachedValues {
+    static var size: Int { 2 }
+
+    @inline(__always)
+    static func line(_ p: UnsafeRawPointer) -> SIMD16<Float> {
+        #if canImport(BraidAVX512)
+        return _mm512_cvtph_ps(_mm256_loadu_si256(p.assumingMemoryBound(to: __m256i.self)))
+        #elseif canImport(BraidAVX2)
+        let low = _mm256_cvtph_ps(_mm_loadu_si128(p.assumingMemoryBound(to: __m128i.self)))
+        let high = _mm256_cvtph_ps(_mm_loadu_si128((p + 16).assumingMemoryBound(to: __m128i.self)))
+        return SIMD16(lowHalf: low, highHalf: high)
+        #else
+        var line = SIMD16<Float>()
+        for i in 0..<16 { line[i] = value(p, i) }
+        return line
+        #endif
+    }
+
+    @inline(__always)
+    static func value(_ p: UnsafeRawPointer, _ index: Int) -> Float {
+        fastFloatFromHalf(p.loadUnaligned(fromByteOffset: 2 * index, as: UInt16.self))
     }
 }
 
@@ -134,6 +222,21 @@ public enum Attention {
     ///   products          9 rows × block 0, 1, 2;  then 3 rows × each own block
     public static func attend(
         queries: UnsafePointer<Float>, limits: UnsafePointer<Int>, headDimension d: Int, cache: KeyValueLayout,
+        groups: [QueryGroup], scale: Float, into output: UnsafeMutablePointer<Float>, outputStride: Int
+    ) {
+        switch cache.type {
+        case .f32:
+            attend(SingleFloats.self, queries: queries, limits: limits, headDimension: d, cache: cache, groups: groups, scale: scale,
+                   into: output, outputStride: outputStride)
+        case .f16:
+            attend(HalfFloats.self, queries: queries, limits: limits, headDimension: d, cache: cache, groups: groups, scale: scale,
+                   into: output, outputStride: outputStride)
+        }
+    }
+
+    /// `attend(queries:limits:headDimension:cache:groups:…)` for a cache of values `E`.
+    private static func attend<E: CachedValues>(
+        _: E.Type, queries: UnsafePointer<Float>, limits: UnsafePointer<Int>, headDimension d: Int, cache: KeyValueLayout,
         groups: [QueryGroup], scale: Float, into output: UnsafeMutablePointer<Float>, outputStride: Int
     ) {
         let rows = groups.reduce(0) { max($0, $1.firstRow + $1.rowCount) }
@@ -172,7 +275,7 @@ public enum Attention {
                     width = max(width, min(groups[last].runs[index].count, keyCounts[last] - run.position))
                 }
                 let first = groups[g].firstRow, count = groups[last].firstRow + groups[last].rowCount - first
-                update(queries: scaled + first * d, rows: count, limits: limits + first, headDimension: d, start: run.position,
+                update(E.self, queries: scaled + first * d, rows: count, limits: limits + first, headDimension: d, start: run.position,
                        width: width, row: run.row, cache: cache, scores: scores, chunk: chunk, o: o + first * d,
                        m: m + first, l: l + first)
                 g = last + 1
@@ -187,12 +290,13 @@ public enum Attention {
     /// One run of `width` keys from position `start`, cache row `row`, for `rows` query rows
     /// (scaled): scores, the online softmax update of each row's running maximum `m`, sum `l` and output `o`.
     @inline(__always)
-    private static func update(queries: UnsafePointer<Float>, rows: Int, limits: UnsafePointer<Int>, headDimension d: Int,
+    private static func update<E: CachedValues>(_: E.Type, queries: UnsafePointer<Float>, rows: Int, limits: UnsafePointer<Int>, headDimension d: Int,
                                start: Int, width: Int, row: Int, cache: KeyValueLayout,
                                scores: UnsafeMutablePointer<Float>, chunk: Int, o: UnsafeMutablePointer<Float>,
                                m: UnsafeMutablePointer<Float>, l: UnsafeMutablePointer<Float>) {
         let tile = KeyValueLayout.tile, blockSize = cache.blockSize, first = row % blockSize
-        let keys = cache.keys + row / blockSize * cache.blockStride, values = cache.values + row / blockSize * cache.blockStride
+        let blockBytes = row / blockSize * cache.blockStride * E.size
+        let keys = cache.keys + blockBytes, values = cache.values + blockBytes
         // Scores, whole tiles of 16 keys (4 KB each for d = 64, in order) by every tile of 4 rows,
         // two tiles at a time where the build pairs them; keys in part of a tile one at a time. A
         // last partial row tile repeats its last row: the repeat's results are the same bits,
@@ -200,13 +304,13 @@ public enum Attention {
         var j = 0
         while j < width {
             let slot = first + j, tileStart = slot / tile * tile, tileWidth = min(tile, blockSize - tileStart)
-            let keyTile = keys + tileStart * d
+            let keyTile = keys + tileStart * d * E.size
             if slot == tileStart && tileWidth == tile {
                 let paired = pairsTiles && j + tile < width && tileStart + 2 * tile <= blockSize
                 let step = paired ? 2 * tile : tile
-                let ahead = j + step < width ? step * d * 4 : nil
+                let ahead = j + step < width ? step * d * E.size : nil
                 forEachRowTile(rows) { r0, r1, r2, r3 in
-                    multiplyTiles(queries + r0 * d, queries + r1 * d, queries + r2 * d, queries + r3 * d, tile: keyTile,
+                    multiplyTiles(E.self, queries + r0 * d, queries + r1 * d, queries + r2 * d, queries + r3 * d, tile: keyTile,
                                   second: paired ? tile * d : nil, count: d, ahead: r0 == 0 ? ahead : nil, accumulate: false,
                                   scores + r0 * chunk + j, scores + r1 * chunk + j, scores + r2 * chunk + j, scores + r3 * chunk + j)
                 }
@@ -216,7 +320,7 @@ public enum Attention {
                 for i in 0..<rows {
                     for key in j..<end {
                         var s: Float = 0
-                        for c in 0..<d { s = multiplyAdd(s, queries[i * d + c], keyTile[c * tileWidth + first + key - tileStart]) }
+                        for c in 0..<d { s = multiplyAdd(s, queries[i * d + c], E.value(keyTile, c * tileWidth + first + key - tileStart)) }
                         scores[i * chunk + key] = s
                     }
                 }
@@ -243,13 +347,13 @@ public enum Attention {
         // rows, two at a time where the build pairs them.
         var column = 0
         while column < d {
-            let columns = min(tile, d - column), valueTile = values + column * blockSize + first * columns
+            let columns = min(tile, d - column), valueTile = values + (column * blockSize + first * columns) * E.size
             if columns == tile {
                 let paired = pairsTiles && column + 2 * tile <= d
                 let step = paired ? 2 * tile : tile
-                let ahead = column + step < d ? step * blockSize * 4 : nil
+                let ahead = column + step < d ? step * blockSize * E.size : nil
                 forEachRowTile(rows) { r0, r1, r2, r3 in
-                    multiplyTiles(scores + r0 * chunk, scores + r1 * chunk, scores + r2 * chunk, scores + r3 * chunk, tile: valueTile,
+                    multiplyTiles(E.self, scores + r0 * chunk, scores + r1 * chunk, scores + r2 * chunk, scores + r3 * chunk, tile: valueTile,
                                   second: paired ? tile * blockSize : nil, count: width, ahead: r0 == 0 ? ahead : nil,
                                   accumulate: true, o + r0 * d + column, o + r1 * d + column, o + r2 * d + column, o + r3 * d + column)
                 }
@@ -258,7 +362,7 @@ public enum Attention {
                 for i in 0..<rows {
                     for c in 0..<columns {
                         var sum = o[i * d + column + c]
-                        for j in 0..<width { sum = multiplyAdd(sum, scores[i * chunk + j], valueTile[j * columns + c]) }
+                        for j in 0..<width { sum = multiplyAdd(sum, scores[i * chunk + j], E.value(valueTile, j * columns + c)) }
                         o[i * d + column + c] = sum
                     }
                 }
@@ -290,35 +394,37 @@ public enum Attention {
     /// The product both passes are made of, for 4 rows: `y_r[0…15] (+)= Σ_i x_r[i] · tile[16i …
     /// 16i+15]` over `count` lines of a tile (scores: x = queries, lines = key components;
     /// outputs: x = probabilities, lines = value slots), and where `second` is given, the same for
-    /// the tile `second` floats further into `y_r[16…31]`. Asks for the line `ahead` bytes past
+    /// the tile `second` values further into `y_r[16…31]`. Asks for the line `ahead` bytes past
     /// each line it reads, where `ahead` is given (the next tiles, on the first pass over these). A
     /// line is one 16-lane vector: one register on AVX-512, two on AVX2, four on NEON (each
     /// lane's chain of multiply-adds is the same either way).
     @inline(__always)
-    private static func multiplyTiles(_ x0: UnsafePointer<Float>, _ x1: UnsafePointer<Float>, _ x2: UnsafePointer<Float>,
-                                      _ x3: UnsafePointer<Float>, tile: UnsafePointer<Float>, second: Int?, count: Int, ahead: Int?,
+    private static func multiplyTiles<E: CachedValues>(_: E.Type, _ x0: UnsafePointer<Float>, _ x1: UnsafePointer<Float>,
+                                      _ x2: UnsafePointer<Float>, _ x3: UnsafePointer<Float>, tile: UnsafeRawPointer, second: Int?,
+                                      count: Int, ahead: Int?,
                                       accumulate: Bool, _ y0: UnsafeMutablePointer<Float>, _ y1: UnsafeMutablePointer<Float>,
                                       _ y2: UnsafeMutablePointer<Float>, _ y3: UnsafeMutablePointer<Float>) {
         if let second {
-            multiplyTiles(x0, x1, x2, x3, tile: tile, pairedAt: second, count: count, ahead: ahead, accumulate: accumulate, y0, y1, y2, y3)
+            multiplyTiles(E.self, x0, x1, x2, x3, tile: tile, pairedAt: second, count: count, ahead: ahead, accumulate: accumulate, y0, y1, y2, y3)
         } else {
-            multiplyTiles(x0, x1, x2, x3, tile: tile, pairedAt: 0, count: count, ahead: ahead, accumulate: accumulate, y0, y1, y2, y3)
+            multiplyTiles(E.self, x0, x1, x2, x3, tile: tile, pairedAt: 0, count: count, ahead: ahead, accumulate: accumulate, y0, y1, y2, y3)
         }
     }
 
-    /// `multiplyTiles` with the second tile `second` floats further, or none where `second` is 0
+    /// `multiplyTiles` with the second tile `second` values further, or none where `second` is 0
     /// (a constant once inlined, so each case is its own loop).
     @inline(__always)
-    private static func multiplyTiles(_ x0: UnsafePointer<Float>, _ x1: UnsafePointer<Float>, _ x2: UnsafePointer<Float>,
-                                      _ x3: UnsafePointer<Float>, tile: UnsafePointer<Float>, pairedAt second: Int, count: Int, ahead: Int?,
+    private static func multiplyTiles<E: CachedValues>(_: E.Type, _ x0: UnsafePointer<Float>, _ x1: UnsafePointer<Float>,
+                                      _ x2: UnsafePointer<Float>, _ x3: UnsafePointer<Float>, tile: UnsafeRawPointer,
+                                      pairedAt second: Int, count: Int, ahead: Int?,
                                       accumulate: Bool, _ y0: UnsafeMutablePointer<Float>, _ y1: UnsafeMutablePointer<Float>,
                                       _ y2: UnsafeMutablePointer<Float>, _ y3: UnsafeMutablePointer<Float>) {
-        let two = second != 0, offset = 4 * second
+        let two = second != 0, offset = E.size * second
         var a0 = accumulate ? load(y0) : .zero, a1 = accumulate ? load(y1) : .zero
         var a2 = accumulate ? load(y2) : .zero, a3 = accumulate ? load(y3) : .zero
         var b0 = two && accumulate ? load(y0 + 16) : .zero, b1 = two && accumulate ? load(y1 + 16) : .zero
         var b2 = two && accumulate ? load(y2 + 16) : .zero, b3 = two && accumulate ? load(y3 + 16) : .zero
-        var line = UnsafeRawPointer(tile)
+        var line = tile
         for i in 0..<count {
             if let ahead {
                 braid_prefetch(line + ahead)
@@ -326,19 +432,19 @@ public enum Attention {
             }
             let s0 = SIMD16(repeating: x0[i]), s1 = SIMD16(repeating: x1[i])
             let s2 = SIMD16(repeating: x2[i]), s3 = SIMD16(repeating: x3[i])
-            let v = line.loadUnaligned(as: SIMD16<Float>.self)
+            let v = E.line(line)
             a0 = multiplyAdd(a0, s0, v)
             a1 = multiplyAdd(a1, s1, v)
             a2 = multiplyAdd(a2, s2, v)
             a3 = multiplyAdd(a3, s3, v)
             if two {
-                let w = (line + offset).loadUnaligned(as: SIMD16<Float>.self)
+                let w = E.line(line + offset)
                 b0 = multiplyAdd(b0, s0, w)
                 b1 = multiplyAdd(b1, s1, w)
                 b2 = multiplyAdd(b2, s2, w)
                 b3 = multiplyAdd(b3, s3, w)
             }
-            line += 4 * KeyValueLayout.tile
+            line += E.size * KeyValueLayout.tile
         }
         store(a0, to: y0)
         store(a1, to: y1)

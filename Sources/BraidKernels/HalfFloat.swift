@@ -35,6 +35,17 @@ func fastFloatFromHalf(_ bits: UInt16) -> Float {
     #endif
 }
 
+/// Float → IEEE half bits, rounded to nearest even: Swift's `Float16` where it exists (one
+/// instruction with F16C or on ARM), otherwise `halfFromFloat`.
+@inline(__always)
+public func fastHalfFromFloat(_ value: Float) -> UInt16 {
+    #if arch(arm64) || (arch(x86_64) && os(Linux))
+    return Float16(value).bitPattern
+    #else
+    return halfFromFloat(value)
+    #endif
+}
+
 /// Converts a bfloat16 bit pattern (the upper half of a Float) to `Float`.
 @inlinable
 public func floatFromBFloat16(_ bits: UInt16) -> Float {
@@ -42,7 +53,7 @@ public func floatFromBFloat16(_ bits: UInt16) -> Float {
 }
 
 /// Converts a `Float` to the nearest half-precision bit pattern (round to nearest even).
-/// Used by tests and tools that write GGUF files; not on any hot path.
+/// The portable fallback of `fastHalfFromFloat`, and what tests and tools that write GGUF files use.
 public func halfFromFloat(_ value: Float) -> UInt16 {
     let bits = value.bitPattern
     let sign = UInt16((bits >> 16) & 0x8000)

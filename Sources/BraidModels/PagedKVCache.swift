@@ -2,8 +2,10 @@
 // and values live in fixed-size blocks from one pool allocated up front; a sequence is a table of
 // block ids; blocks are reference-counted, so branches forked from one prompt share its blocks.
 //
-//   keys[layer]   : (blockCount, kvHeadCount, headDim·blockSize)   Float, in tiles of 16 keys
-//   values[layer] : (blockCount, kvHeadCount, headDim·blockSize)   Float, in tiles of 16 columns
+//   keys[layer]   : (blockCount, kvHeadCount, headDim·blockSize)   in tiles of 16 keys
+//   values[layer] : (blockCount, kvHeadCount, headDim·blockSize)   in tiles of 16 columns
+//
+// each value a Float or a half float (`KVCacheType`).
 //
 // (The tiles let attention read each head's keys and values of a block in order, as vector
 // multiply-adds over 16 keys or 16 columns; see `KeyValueLayout`.)
@@ -97,8 +99,10 @@ public final class PagedKVCache: @unchecked Sendable {
     let kvHeadCount: Int
     let headDimension: Int
     var kvDimension: Int { kvHeadCount * headDimension }
-    private let keyStorage: UnsafeMutablePointer<Float>
-    private let valueStorage: UnsafeMutablePointer<Float>
+    /// How each key and value is stored.
+    public let type: KVCacheType
+    private let keyStorage: UnsafeMutableRawPointer
+    private let valueStorage: UnsafeMutableRawPointer
 
     private struct SequenceState {
         var blocks: [Int] = []
@@ -133,13 +137,15 @@ public final class PagedKVCache: @unchecked Sendable {
     public private(set) var peakUsedBlocks = 0
 
     /// Bytes of keys and values one block holds across all layers.
-    public static func blockBytes(configuration: ModelConfiguration, blockSize: Int) -> Int {
-        2 * configuration.layerCount * blockSize * configuration.kvDimension * MemoryLayout<Float>.size
+    public static func blockBytes(configuration: ModelConfiguration, blockSize: Int, type: KVCacheType = .f32) -> Int {
+        2 * configuration.layerCount * blockSize * configuration.kvDimension * type.byteCount
     }
 
-    /// A cache of `blockCount` blocks of `blockSize` positions. The pool is allocated at once but
-    /// the operating system backs a block's pages only when it is first handed out (`allocate`).
-    public init(configuration: ModelConfiguration, blockSize: Int = defaultBlockSize, blockCount: Int, maximumSequenceLength: Int) {
+    /// A cache of `blockCount` blocks of `blockSize` positions, each key and value stored as
+    /// `type`. The pool is allocated at once but the operating system backs a block's pages only
+    /// when it is first handed out (`allocate`).
+    public init(configuration: ModelConfiguration, blockSize: Int = defaultBlockSize, blockCount: Int, maximumSequenceLength: Int,
+                type: KVCacheType = .f32) {
         precondition(blockSize > 0 && blockCount > 0 && maximumSequenceLength > 0, "a cache holds at least one block and one position")
         self.blockSize = blockSize
         self.blockCount = blockCount
@@ -147,9 +153,10 @@ public final class PagedKVCache: @unchecked Sendable {
         layerCount = configuration.layerCount
         kvHeadCount = configuration.kvHeadCount
         headDimension = configuration.headDimension
-        let total = layerCount * blockCount * blockSize * configuration.kvDimension
-        keyStorage = .allocate(capacity: total)
-        valueStorage = .allocate(capacity: total)
+        self.type = type
+        let bytes = layerCount * blockCount * blockSize * configuration.kvDimension * type.byteCount
+        keyStorage = .allocate(byteCount: bytes, alignment: 64)
+        valueStorage = .allocate(byteCount: bytes, alignment: 64)
         referenceCounts = Array(repeating: 0, count: blockCount)
         freeList = Array((0..<blockCount).reversed())
         registrations = Array(repeating: nil, count: blockCount)
@@ -163,7 +170,7 @@ public final class PagedKVCache: @unchecked Sendable {
     }
 
     /// Bytes of the whole pool.
-    public var byteCount: Int { 2 * layerCount * blockCount * blockSize * kvDimension * MemoryLayout<Float>.size }
+    public var byteCount: Int { 2 * layerCount * blockCount * blockSize * kvDimension * type.byteCount }
 
     /// Bytes of one block across all layers.
     public var bytesPerBlock: Int { byteCount / blockCount }
@@ -295,9 +302,9 @@ public final class PagedKVCache: @unchecked Sendable {
             // (with 8 branches, 4% of a decode step and the worker thread stalled). Written first,
             // the page is simply backed.
             for layer in 0..<layerCount {
-                let start = offset(layer: layer, block: block)
-                (keyStorage + start).initialize(repeating: 0, count: blockFloats)
-                (valueStorage + start).initialize(repeating: 0, count: blockFloats)
+                let start = offset(layer: layer, block: block) * type.byteCount
+                (keyStorage + start).initializeMemory(as: UInt8.self, repeating: 0, count: blockValues * type.byteCount)
+                (valueStorage + start).initializeMemory(as: UInt8.self, repeating: 0, count: blockValues * type.byteCount)
             }
             backed[block] = true
         }
@@ -314,36 +321,44 @@ public final class PagedKVCache: @unchecked Sendable {
     func store(layer: Int, row: Int, key: UnsafePointer<Float>, value: UnsafePointer<Float>) {
         let block = offset(layer: layer, block: row / blockSize), slot = row % blockSize
         for head in 0..<kvHeadCount {
-            let keys = keyStorage + block + head * headDimension * blockSize, values = valueStorage + block + head * headDimension * blockSize
+            let start = block + head * headDimension * blockSize
             for c in 0..<headDimension {
-                keys[KeyValueLayout.keyOffset(slot: slot, component: c, blockSize: blockSize, headDimension: headDimension)] =
-                    key[head * headDimension + c]
-                values[KeyValueLayout.valueOffset(slot: slot, column: c, blockSize: blockSize, headDimension: headDimension)] =
-                    value[head * headDimension + c]
+                let keyIndex = start + KeyValueLayout.keyOffset(slot: slot, component: c, blockSize: blockSize, headDimension: headDimension)
+                let valueIndex = start + KeyValueLayout.valueOffset(slot: slot, column: c, blockSize: blockSize, headDimension: headDimension)
+                switch type {
+                case .f32:
+                    keyStorage.storeBytes(of: key[head * headDimension + c], toByteOffset: 4 * keyIndex, as: Float.self)
+                    valueStorage.storeBytes(of: value[head * headDimension + c], toByteOffset: 4 * valueIndex, as: Float.self)
+                case .f16:
+                    keyStorage.storeBytes(of: fastHalfFromFloat(key[head * headDimension + c]), toByteOffset: 2 * keyIndex, as: UInt16.self)
+                    valueStorage.storeBytes(of: fastHalfFromFloat(value[head * headDimension + c]), toByteOffset: 2 * valueIndex,
+                                            as: UInt16.self)
+                }
             }
         }
     }
 
-    /// Floats of keys (or of values) one block holds in one layer.
-    private var blockFloats: Int { blockSize * kvDimension }
+    /// Keys (or values) one block holds in one layer.
+    private var blockValues: Int { blockSize * kvDimension }
 
-    /// Where `block` of `layer` starts in the key storage (and in the value storage): each layer
-    /// is a run of `blockCount` blocks, one after another.
-    private func offset(layer: Int, block: Int) -> Int { (layer * blockCount + block) * blockFloats }
+    /// Where `block` of `layer` starts in the key storage (and in the value storage), in values:
+    /// each layer is a run of `blockCount` blocks, one after another.
+    private func offset(layer: Int, block: Int) -> Int { (layer * blockCount + block) * blockValues }
 
     /// Where attention finds the keys and values of KV head `head` in `layer`.
     func layout(layer: Int, head: Int) -> KeyValueLayout {
-        let start = offset(layer: layer, block: 0) + head * headDimension * blockSize
+        let start = (offset(layer: layer, block: 0) + head * headDimension * blockSize) * type.byteCount
         return KeyValueLayout(keys: keyStorage + start, values: valueStorage + start, blockSize: blockSize,
-                              blockStride: blockFloats, headDimension: headDimension)
+                              blockStride: blockValues, headDimension: headDimension, type: type)
     }
 
     /// Copies block `source` to block `target`, in every layer.
     private func copyBlock(_ source: Int, to target: Int) {
+        let bytes = blockValues * type.byteCount
         for layer in 0..<layerCount {
-            let from = offset(layer: layer, block: source), to = offset(layer: layer, block: target)
-            (keyStorage + to).update(from: keyStorage + from, count: blockFloats)
-            (valueStorage + to).update(from: valueStorage + from, count: blockFloats)
+            let from = offset(layer: layer, block: source) * type.byteCount, to = offset(layer: layer, block: target) * type.byteCount
+            (keyStorage + to).copyMemory(from: keyStorage + from, byteCount: bytes)
+            (valueStorage + to).copyMemory(from: valueStorage + from, byteCount: bytes)
         }
     }
 

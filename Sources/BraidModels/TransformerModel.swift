@@ -25,6 +25,8 @@ public final class TransformerModel: Sendable {
     public let architecture: any TransformerArchitecture.Type
     /// How finely small batches' activations are quantized where the byte kernels run.
     public let activationPrecision: ActivationPrecision
+    /// How the caches this model makes store keys and values.
+    public let kvCacheType: KVCacheType
     let weights: ModelWeights
     let rope: RotaryEmbedding
     /// Keeps the mapped file (which the weights point into) alive.
@@ -38,9 +40,10 @@ public final class TransformerModel: Sendable {
     /// −∞ (for drafting: in byte-level BPE vocabularies ids follow merge order, so the first
     /// tokens are the frequent ones, and the output matrix is the largest the model reads).
     /// `activations` sets how finely the byte kernels quantize the activations of small batches
-    /// (`ActivationPrecision`; AVX-512 VNNI builds only).
+    /// (`ActivationPrecision`; AVX-512 VNNI builds only). `kvCache` is how the caches of
+    /// `makeCache` (and of the sessions over this model) store keys and values.
     public init(gguf: GGUFFile, requantizedTo target: TensorType? = nil, activations: ActivationPrecision = .fifteenBit,
-                outputTokens: Int? = nil) throws {
+                outputTokens: Int? = nil, kvCache: KVCacheType = .f32) throws {
         if let target, !TensorType.quantizable.contains(target) {
             throw ModelError.unsupportedFeature("weights can be requantized to \(TensorType.quantizable.map(\.description).joined(separator: " or ")), not \(target)")
         }
@@ -54,6 +57,7 @@ public final class TransformerModel: Sendable {
         weights = try ModelWeights(gguf: gguf, configuration: configuration, architecture: architecture, requantizedTo: target,
                                    activations: activations, outputTokens: outputTokens)
         activationPrecision = activations
+        kvCacheType = kvCache
         rope = RotaryEmbedding(style: architecture.ropeStyle, dimensionCount: configuration.ropeDimensionCount,
                                base: configuration.ropeBase)
     }
@@ -63,7 +67,7 @@ public final class TransformerModel: Sendable {
     public func makeCache(capacity: Int, sequenceCount: Int = 1, blockSize: Int = PagedKVCache.defaultBlockSize) -> PagedKVCache {
         let blocksPerSequence = (capacity + blockSize - 1) / blockSize
         let cache = PagedKVCache(configuration: configuration, blockSize: blockSize, blockCount: max(1, blocksPerSequence * sequenceCount),
-                                 maximumSequenceLength: capacity)
+                                 maximumSequenceLength: capacity, type: kvCacheType)
         for _ in 0..<sequenceCount { _ = cache.createSequence() }
         return cache
     }

@@ -66,6 +66,36 @@ struct AttentionTests {
         }
     }
 
+    @Test("a half-float cache gives the same bits as a Float cache of the same values rounded to half; both near the exact values",
+          arguments: [(rows: 3, keys: 300, block: 128, d: 64), (rows: 7, keys: 100, block: 24, d: 40), (rows: 12, keys: 600, block: 128, d: 64)])
+    func halfFloatCache(shape: (rows: Int, keys: Int, block: Int, d: Int)) {
+        var random = TestRandom(state: UInt64(shape.rows * 31 + shape.keys))
+        let d = shape.d
+        let q = (0..<shape.rows * d).map { _ in random.float(-2...2) }
+        let keys = (0..<shape.keys * d).map { _ in random.float(-2...2) }
+        let values = (0..<shape.keys * d).map { _ in random.float(-1...1) }
+        let cache = CacheFixture(keys: keys, values: values, d: d, blockSize: shape.block, random: &random)
+        let rounded = cache.roundedToHalf()
+        let limits = (0..<shape.rows).map { max(0, shape.keys - 1 - (shape.rows - 1 - $0) * 5) }
+        let scale = 1 / Float(d).squareRoot(), runs = KeyRun.contiguous(count: shape.keys, length: shape.block)
+        var half = [Float](repeating: .nan, count: shape.rows * d), single = half
+        cache.withHalfLayout { layout in
+            #expect(layout.type == .f16)
+            Attention.attend(queries: q, rows: shape.rows, limits: limits, headDimension: d, cache: layout, runs: runs, scale: scale,
+                             into: &half, outputStride: d)
+        }
+        rounded.withLayout { layout in
+            Attention.attend(queries: q, rows: shape.rows, limits: limits, headDimension: d, cache: layout, runs: runs, scale: scale,
+                             into: &single, outputStride: d)
+        }
+        #expect(half.map(\.bitPattern) == single.map(\.bitPattern))
+        // Half floats keep 11 significant bits: outputs within a few thousandths of the exact ones.
+        let expected = reference(q, rows: shape.rows, limits: limits, d: d, keys: keys, values: values, scale: scale)
+        let worst = zip(half, expected).map { abs(Double($0) - $1) }.max() ?? .infinity
+        #expect(worst < 3e-3, "largest error \(worst)")
+        #expect(worst > 0, "the half cache rounded nothing: the test would not see a wrong conversion")
+    }
+
     @Test("the cache layout puts every key and value component of a block in a place of its own, inside the block",
           arguments: [(block: 128, d: 64), (block: 24, d: 40), (block: 16, d: 16), (block: 7, d: 9)])
     func layoutIsOneToOne(shape: (block: Int, d: Int)) {
@@ -213,6 +243,32 @@ struct CacheFixture {
         }
         self.keys = keys
         self.values = values
+    }
+
+    /// The same cache with every key and value rounded to the nearest half float.
+    func roundedToHalf() -> CacheFixture {
+        CacheFixture(d: d, blockSize: blockSize, keys: keys.map { floatFromHalf(halfFromFloat($0)) },
+                     values: values.map { floatFromHalf(halfFromFloat($0)) })
+    }
+
+    private init(d: Int, blockSize: Int, keys: [Float], values: [Float]) {
+        self.d = d
+        self.blockSize = blockSize
+        self.keys = keys
+        self.values = values
+    }
+
+    /// `body` over this cache stored as half floats (`KVCacheType.f16`).
+    func withHalfLayout<R>(_ body: (KeyValueLayout) -> R) -> R {
+        let halfKeys = keys.map(halfFromFloat), halfValues = values.map(halfFromFloat)
+        return halfKeys.withUnsafeBufferPointer { k in
+            halfValues.withUnsafeBufferPointer { v in
+                guard let k = k.baseAddress, let v = v.baseAddress else { preconditionFailure("an empty cache") }
+                let head = Self.head * d * blockSize
+                return body(KeyValueLayout(keys: k + head, values: v + head, blockSize: blockSize,
+                                           blockStride: Self.heads * d * blockSize, headDimension: d, type: .f16))
+            }
+        }
     }
 
     func withLayout<R>(_ body: (KeyValueLayout) -> R) -> R {

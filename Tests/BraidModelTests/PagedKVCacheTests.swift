@@ -23,8 +23,8 @@ struct PagedKVCacheTests {
     /// properties while it is still in use (seen with a watchpoint; the test then fails or the
     /// heap is corrupted). A cache made here is on the heap.
     @inline(never)
-    func cache(_ model: LanguageModel, blocks: Int, blockSize: Int = 16) -> PagedKVCache {
-        PagedKVCache(configuration: model.configuration, blockSize: blockSize, blockCount: blocks, maximumSequenceLength: 256)
+    func cache(_ model: LanguageModel, blocks: Int, blockSize: Int = 16, type: KVCacheType = .f32) -> PagedKVCache {
+        PagedKVCache(configuration: model.configuration, blockSize: blockSize, blockCount: blocks, maximumSequenceLength: 256, type: type)
     }
 
     /// A new sequence holding the first `count` tokens of the test prompt.
@@ -37,8 +37,8 @@ struct PagedKVCacheTests {
 
     /// Logits of the last token of `chunks` run one after another as a single sequence in a cache
     /// of its own. The same chunks take the same kernels, so the bits must match exactly.
-    func alone(_ model: LanguageModel, _ chunks: [Int32]...) throws -> [Float] {
-        let fresh = cache(model, blocks: 32)
+    func alone(_ model: LanguageModel, type: KVCacheType = .f32, _ chunks: [Int32]...) throws -> [Float] {
+        let fresh = cache(model, blocks: 32, type: type)
         let sequence = fresh.createSequence()
         var logits: [Float] = []
         var position = 0
@@ -49,11 +49,11 @@ struct PagedKVCacheTests {
         return logits
     }
 
-    @Test("a fork shares every block; writing to one branch never changes the other")
-    func forkAndCopyOnWrite() throws {
+    @Test("a fork shares every block; writing to one branch never changes the other", arguments: KVCacheType.allCases)
+    func forkAndCopyOnWrite(type: KVCacheType) throws {
         let model = try model()
         let pool = ComputePool()
-        let kv = cache(model, blocks: 32)
+        let kv = cache(model, blocks: 32, type: type)
         let prompt = Array(Self.vocabularyPrompt.prefix(40))  // 2 full blocks and 8 positions of a third
         let a = try prefilled(model, kv, count: 40)
         let b = try kv.fork(a)
@@ -66,12 +66,29 @@ struct PagedKVCacheTests {
         #expect(kv.blockTable(of: b)[2] != kv.blockTable(of: a)[2])
         #expect(kv.usage.sharedBlocks == 2)
         let aLogits = try model.transformer.forward(Batch(tokens: [200, 201], startPosition: 40, sequence: a), cache: kv, pool: pool)
-        #expect(try aLogits == alone(model, prompt, [200, 201]))
-        #expect(try bLogits == alone(model, prompt, [7, 8, 9]))
+        #expect(try aLogits == alone(model, type: type, prompt, [200, 201]))
+        #expect(try bLogits == alone(model, type: type, prompt, [7, 8, 9]))
         // And b still reads its own tokens after a wrote its own.
         let bNext = try model.transformer.forward(Batch(tokens: [10], startPosition: 43, sequence: b), cache: kv, pool: pool)
-        #expect(try bNext == alone(model, prompt, [7, 8, 9], [10]))
+        #expect(try bNext == alone(model, type: type, prompt, [7, 8, 9], [10]))
         #expect(kv.tokens(of: a) == prompt + [200, 201] && kv.tokens(of: b) == prompt + [7, 8, 9, 10])
+    }
+
+    @Test("a half-float cache takes half the bytes of a Float one, and its logits are close to the Float cache's")
+    func halfFloatCache() throws {
+        let model = try model()
+        let single = cache(model, blocks: 8), half = cache(model, blocks: 8, type: .f16)
+        #expect(half.byteCount * 2 == single.byteCount)
+        #expect(PagedKVCache.blockBytes(configuration: model.configuration, blockSize: 16, type: .f16) == half.bytesPerBlock)
+        // 100 tokens: several blocks and key tiles, so attention reads many half-float keys.
+        let exact = try model.transformer.forward(Batch(tokens: Self.vocabularyPrompt, startPosition: 0, sequence: single.createSequence()),
+                                                  cache: single, pool: ComputePool())
+        let rounded = try model.transformer.forward(Batch(tokens: Self.vocabularyPrompt, startPosition: 0, sequence: half.createSequence()),
+                                                    cache: half, pool: ComputePool())
+        let largest = exact.map(abs).max() ?? 0
+        let worst = zip(exact, rounded).map { abs($0 - $1) }.max() ?? .infinity
+        #expect(worst <= 0.01 * largest, "largest difference \(worst) against logits up to \(largest)")
+        #expect(worst > 0, "the half cache changed no logit: it would not see keys stored as Floats")
     }
 
     @Test("a block the pool hands out for the first time is written through: slots not yet filled read as zeros")
@@ -95,13 +112,10 @@ struct PagedKVCacheTests {
         for layer in 0..<c.layerCount {
             for head in 0..<c.kvHeadCount {
                 let layout = kv.layout(layer: layer, head: head)
-                let keys = layout.keys + block * layout.blockStride, values = layout.values + block * layout.blockStride
                 for slot in 0..<kv.blockSize {
                     for component in 0..<c.headDimension {
-                        let key = keys[KeyValueLayout.keyOffset(slot: slot, component: component, blockSize: kv.blockSize,
-                                                                headDimension: c.headDimension)]
-                        let value = values[KeyValueLayout.valueOffset(slot: slot, column: component, blockSize: kv.blockSize,
-                                                                      headDimension: c.headDimension)]
+                        let key = layout.key(block: block, slot: slot, component: component)
+                        let value = layout.value(block: block, slot: slot, column: component)
                         if slot < 3 {
                             filled += key != 0 || value != 0 ? 1 : 0
                         } else {
