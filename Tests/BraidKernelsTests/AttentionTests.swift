@@ -41,17 +41,24 @@ struct AttentionTests {
         return out
     }
 
+    /// Random queries (`rows` × d), keys and values (`keys` × d each), and the keys and values
+    /// stored in blocks of `block` positions.
+    func problem(_ shape: (rows: Int, keys: Int, block: Int, d: Int), seed: UInt64)
+        -> (queries: [Float], keys: [Float], values: [Float], cache: CacheFixture) {
+        var random = TestRandom(state: seed)
+        let q = (0..<shape.rows * shape.d).map { _ in random.float(-2...2) }
+        let keys = (0..<shape.keys * shape.d).map { _ in random.float(-2...2) }
+        let values = (0..<shape.keys * shape.d).map { _ in random.float(-1...1) }
+        return (q, keys, values, CacheFixture(keys: keys, values: values, d: shape.d, blockSize: shape.block, random: &random))
+    }
+
     @Test("chunked online softmax equals full softmax: ragged limits, chunk edges, blocks that are not whole key tiles",
           arguments: [(rows: 1, keys: 200, block: 128, d: 64), (rows: 3, keys: 1, block: 128, d: 64),
                       (rows: 7, keys: 300, block: 24, d: 40), (rows: 16, keys: 128, block: 128, d: 128),
                       (rows: 40, keys: 257, block: 40, d: 64), (rows: 5, keys: 100, block: 48, d: 48)])
     func attention(shape: (rows: Int, keys: Int, block: Int, d: Int)) {
-        var random = TestRandom(state: UInt64(shape.rows * 1000 + shape.keys))
         let d = shape.d
-        let q = (0..<shape.rows * d).map { _ in random.float(-2...2) }
-        let keys = (0..<shape.keys * d).map { _ in random.float(-2...2) }
-        let values = (0..<shape.keys * d).map { _ in random.float(-1...1) }
-        let cache = CacheFixture(keys: keys, values: values, d: d, blockSize: shape.block, random: &random)
+        let (q, keys, values, cache) = problem(shape, seed: UInt64(shape.rows * 1000 + shape.keys))
         // Causal limits as in a prompt tile: the last rows see every key, earlier ones fewer.
         let limits = (0..<shape.rows).map { max(0, shape.keys - 1 - (shape.rows - 1 - $0) * 3) }
         var out = [Float](repeating: .nan, count: shape.rows * d)
@@ -69,12 +76,8 @@ struct AttentionTests {
     @Test("a half-float cache gives the same bits as a Float cache of the same values rounded to half; both near the exact values",
           arguments: [(rows: 3, keys: 300, block: 128, d: 64), (rows: 7, keys: 100, block: 24, d: 40), (rows: 12, keys: 600, block: 128, d: 64)])
     func halfFloatCache(shape: (rows: Int, keys: Int, block: Int, d: Int)) {
-        var random = TestRandom(state: UInt64(shape.rows * 31 + shape.keys))
         let d = shape.d
-        let q = (0..<shape.rows * d).map { _ in random.float(-2...2) }
-        let keys = (0..<shape.keys * d).map { _ in random.float(-2...2) }
-        let values = (0..<shape.keys * d).map { _ in random.float(-1...1) }
-        let cache = CacheFixture(keys: keys, values: values, d: d, blockSize: shape.block, random: &random)
+        let (q, keys, values, cache) = problem(shape, seed: UInt64(shape.rows * 31 + shape.keys))
         let rounded = cache.roundedToHalf()
         let limits = (0..<shape.rows).map { max(0, shape.keys - 1 - (shape.rows - 1 - $0) * 5) }
         let scale = 1 / Float(d).squareRoot(), runs = KeyRun.contiguous(count: shape.keys, length: shape.block)
