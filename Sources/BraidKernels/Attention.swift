@@ -159,7 +159,7 @@ protocol CachedValues {
 
 /// `KVCacheType.f32`.
 enum SingleFloats: CachedValues {
-    static var size: Int { 4 }
+    static var size: Int { KVCacheType.f32.byteCount }
 
     @inline(__always)
     static func line(_ p: UnsafeRawPointer) -> SIMD16<Float> { p.loadUnaligned(as: SIMD16<Float>.self) }
@@ -168,9 +168,10 @@ enum SingleFloats: CachedValues {
     static func value(_ p: UnsafeRawPointer, _ index: Int) -> Float { p.loadUnaligned(fromByteOffset: 4 * index, as: Float.self) }
 }
 
-/// `KVCacheType.f16`: one conversion instruction per line where the build has one (F16C).
+/// `KVCacheType.f16`: one conversion instruction per line where the build has one (F16C). The
+/// byte kernels read their half-float scales with `line` too.
 enum HalfFloats: CachedValues {
-    static var size: Int { 2 }
+    static var size: Int { KVCacheType.f16.byteCount }
 
     @inline(__always)
     static func line(_ p: UnsafeRawPointer) -> SIMD16<Float> {

@@ -215,11 +215,6 @@ private func forEachRow(_ count: Int, _ body: (Int) -> Void) {
 /// The byte kernels over one tile.
 enum ByteDot {
     @inline(__always)
-    private static func halves(_ p: UnsafeRawPointer) -> __m512 {
-        _mm512_cvtph_ps(_mm256_loadu_si256(p.assumingMemoryBound(to: __m256i.self)))
-    }
-
-    @inline(__always)
     private static func bytes16(_ p: UnsafeRawPointer) -> __m128i {
         _mm_loadu_si128(p.assumingMemoryBound(to: __m128i.self))
     }
@@ -269,7 +264,7 @@ enum ByteDot {
         for b in 0..<blocks {
             let block = tile + b &* Q4_KTile.bytes
             IntegerDot.prefetchBlock(block + Q4_KTile.scales, bytes: Q4_KTile.bytes - Q4_KTile.scales, rows: n)
-            let d = halves(block + Q4_KTile.d), dmin = halves(block + Q4_KTile.dmin)
+            let d = HalfFloats.line(block + Q4_KTile.d), dmin = HalfFloats.line(block + Q4_KTile.dmin)
             // A loop, not unrolled: unrolled, the eight groups' scales and the 8 rows' totals
             // spilled to the stack around every group (8 rows of the 1.5B: 95 ms → 79 ms a forward).
             for g in 0..<8 {
@@ -310,7 +305,7 @@ enum ByteDot {
         for b in 0..<blocks {
             let block = tile + b &* Q6_KTile.bytes
             IntegerDot.prefetchBlock(block + Q6_KTile.scales, bytes: Q6_KTile.bytes - Q6_KTile.scales, rows: n)
-            let d = halves(block + Q6_KTile.d)
+            let d = HalfFloats.line(block + Q6_KTile.d)
             for s in 0..<16 {
                 let scale = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(bytes16(block + (Q6_KTile.scales &+ 16 &* s)))), d)
                 var highSums = EightLanes(_mm512_setzero_si512()), lowSums = highSums
@@ -386,7 +381,7 @@ enum ByteDot {
                 }
             }
             let sums = joined(B.self, highSums, lowSums, n)
-            let d = halves(tile + (regions.d &+ b &* 32)), m = F.hasOffset ? halves(tile + (regions.m &+ b &* 32)) : _mm512_setzero_ps()
+            let d = HalfFloats.line(tile + (regions.d &+ b &* 32)), m = F.hasOffset ? HalfFloats.line(tile + (regions.m &+ b &* 32)) : _mm512_setzero_ps()
             forEachRow(n) { r in
                 totals[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums[r]), _mm512_mul_ps(d, _mm512_set1_ps(scales[group &+ r])), totals[r])
                 if F.hasOffset { totals[r] = _mm512_fmadd_ps(m, _mm512_set1_ps(groupSums[group &+ r]), totals[r]) }

@@ -302,9 +302,9 @@ public final class PagedKVCache: @unchecked Sendable {
             // (with 8 branches, 4% of a decode step and the worker thread stalled). Written first,
             // the page is simply backed.
             for layer in 0..<layerCount {
-                let start = offset(layer: layer, block: block) * type.byteCount
-                (keyStorage + start).initializeMemory(as: UInt8.self, repeating: 0, count: blockValues * type.byteCount)
-                (valueStorage + start).initializeMemory(as: UInt8.self, repeating: 0, count: blockValues * type.byteCount)
+                let start = byteOffset(layer: layer, block: block)
+                (keyStorage + start).initializeMemory(as: UInt8.self, repeating: 0, count: layerBlockBytes)
+                (valueStorage + start).initializeMemory(as: UInt8.self, repeating: 0, count: layerBlockBytes)
             }
             backed[block] = true
         }
@@ -319,20 +319,20 @@ public final class PagedKVCache: @unchecked Sendable {
     /// Stores the key and value of pool row `row` (block · blockSize + slot) in `layer`, each
     /// `kvDimension` floats (head after head), into their tiles.
     func store(layer: Int, row: Int, key: UnsafePointer<Float>, value: UnsafePointer<Float>) {
-        let block = offset(layer: layer, block: row / blockSize), slot = row % blockSize
+        let block = byteOffset(layer: layer, block: row / blockSize), keys = keyStorage + block, values = valueStorage + block
+        let slot = row % blockSize, size = type.byteCount
         for head in 0..<kvHeadCount {
-            let start = block + head * headDimension * blockSize
+            let start = head * headDimension * blockSize
             for c in 0..<headDimension {
-                let keyIndex = start + KeyValueLayout.keyOffset(slot: slot, component: c, blockSize: blockSize, headDimension: headDimension)
-                let valueIndex = start + KeyValueLayout.valueOffset(slot: slot, column: c, blockSize: blockSize, headDimension: headDimension)
+                let keyAt = size * (start + KeyValueLayout.keyOffset(slot: slot, component: c, blockSize: blockSize, headDimension: headDimension))
+                let valueAt = size * (start + KeyValueLayout.valueOffset(slot: slot, column: c, blockSize: blockSize, headDimension: headDimension))
                 switch type {
                 case .f32:
-                    keyStorage.storeBytes(of: key[head * headDimension + c], toByteOffset: 4 * keyIndex, as: Float.self)
-                    valueStorage.storeBytes(of: value[head * headDimension + c], toByteOffset: 4 * valueIndex, as: Float.self)
+                    keys.storeBytes(of: key[head * headDimension + c], toByteOffset: keyAt, as: Float.self)
+                    values.storeBytes(of: value[head * headDimension + c], toByteOffset: valueAt, as: Float.self)
                 case .f16:
-                    keyStorage.storeBytes(of: fastHalfFromFloat(key[head * headDimension + c]), toByteOffset: 2 * keyIndex, as: UInt16.self)
-                    valueStorage.storeBytes(of: fastHalfFromFloat(value[head * headDimension + c]), toByteOffset: 2 * valueIndex,
-                                            as: UInt16.self)
+                    keys.storeBytes(of: fastHalfFromFloat(key[head * headDimension + c]), toByteOffset: keyAt, as: UInt16.self)
+                    values.storeBytes(of: fastHalfFromFloat(value[head * headDimension + c]), toByteOffset: valueAt, as: UInt16.self)
                 }
             }
         }
@@ -341,24 +341,26 @@ public final class PagedKVCache: @unchecked Sendable {
     /// Keys (or values) one block holds in one layer.
     private var blockValues: Int { blockSize * kvDimension }
 
-    /// Where `block` of `layer` starts in the key storage (and in the value storage), in values:
+    /// Bytes of keys (or of values) one block holds in one layer.
+    private var layerBlockBytes: Int { blockValues * type.byteCount }
+
+    /// Where `block` of `layer` starts in the key storage (and in the value storage), in bytes:
     /// each layer is a run of `blockCount` blocks, one after another.
-    private func offset(layer: Int, block: Int) -> Int { (layer * blockCount + block) * blockValues }
+    private func byteOffset(layer: Int, block: Int) -> Int { (layer * blockCount + block) * layerBlockBytes }
 
     /// Where attention finds the keys and values of KV head `head` in `layer`.
     func layout(layer: Int, head: Int) -> KeyValueLayout {
-        let start = (offset(layer: layer, block: 0) + head * headDimension * blockSize) * type.byteCount
+        let start = byteOffset(layer: layer, block: 0) + head * headDimension * blockSize * type.byteCount
         return KeyValueLayout(keys: keyStorage + start, values: valueStorage + start, blockSize: blockSize,
                               blockStride: blockValues, headDimension: headDimension, type: type)
     }
 
     /// Copies block `source` to block `target`, in every layer.
     private func copyBlock(_ source: Int, to target: Int) {
-        let bytes = blockValues * type.byteCount
         for layer in 0..<layerCount {
-            let from = offset(layer: layer, block: source) * type.byteCount, to = offset(layer: layer, block: target) * type.byteCount
-            (keyStorage + to).copyMemory(from: keyStorage + from, byteCount: bytes)
-            (valueStorage + to).copyMemory(from: valueStorage + from, byteCount: bytes)
+            let from = byteOffset(layer: layer, block: source), to = byteOffset(layer: layer, block: target)
+            (keyStorage + to).copyMemory(from: keyStorage + from, byteCount: layerBlockBytes)
+            (valueStorage + to).copyMemory(from: valueStorage + from, byteCount: layerBlockBytes)
         }
     }
 
